@@ -1,0 +1,34 @@
+# Two commands: `make demo` and `make test`. Each sets up .venv from nothing on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha256sum | cut -c1-12)
+
+.PHONY: setup demo test lint bench fuzz clean
+
+setup: $(STAMP)
+
+$(STAMP):
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# the CPU wheel; an unpinned torch would pull gigabytes of CUDA packages
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/loragossip demo
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.codecs
+
+fuzz: $(STAMP)
+	$(BIN)/python -m pytest tests/fuzz_wire.py -m fuzz -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis runs

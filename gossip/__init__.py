@@ -1,0 +1,1 @@
+"""Gossip: identity and signatures, the signed wire format, update codecs, replay guard, transports."""

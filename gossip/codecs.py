@@ -1,0 +1,328 @@
+"""Update codecs: how one float32 tensor becomes a wire record and back.
+
+A record is a msgpack map `{name, dtype, shape, data, ...codec fields}`; `data` and the
+other arrays are raw little-endian bytes (msgpack `bin`), never lists. Each codec is a
+small strategy with `encode(name, x) -> record` and `decode(record, expected) -> tensor`,
+and decoding validates like everything that crosses the network: exact fields, types,
+sizes that match the declared shape, indices in range, finite values.
+
+Lossy codecs keep sender-side state in `ErrorFeedback`: whatever a message drops is added
+to the next one, so the sum of what receivers decode tracks the sum of the true updates.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import warnings
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from gossip.errors import DecodeError
+from gossip.spec import TensorSpec
+
+if sys.byteorder != "little":  # pragma: no cover - every supported platform is little-endian
+    raise ImportError("loragossip's zero-copy wire format assumes a little-endian machine")
+
+Record = dict[str, Any]
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "int8": torch.int8, "int32": torch.int32}
+_ITEMSIZE = {"float32": 4, "float16": 2, "int8": 1, "int32": 4}
+MAX_NDIM = 8
+MAX_NAME_BYTES = 256
+
+
+def _as_bytes(tensor: torch.Tensor) -> memoryview:
+    """A zero-copy byte view of a contiguous CPU tensor (msgpack packs it as `bin`)."""
+    return memoryview(tensor.detach().contiguous().cpu().numpy()).cast("B")
+
+
+def _from_bytes(data: Any, dtype: str, count: int, field: str) -> torch.Tensor:
+    """A tensor over received bytes after checking the length; read-only memory is never written."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise DecodeError("schema", f"{field} must be bytes")
+    if len(data) != count * _ITEMSIZE[dtype]:
+        raise DecodeError("size", f"{field} has {len(data)} bytes, expected {count * _ITEMSIZE[dtype]}")
+    if count == 0:
+        return torch.empty(0, dtype=_DTYPES[dtype])
+    with warnings.catch_warnings():  # read-only bytes: every decoder below only reads this tensor
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(np.frombuffer(data, dtype=np.dtype(dtype)))
+
+
+def _check_finite(tensor: torch.Tensor, field: str) -> None:
+    if tensor.dtype.is_floating_point and not bool(torch.isfinite(tensor).all()):
+        raise DecodeError("not_finite", f"{field} holds NaN or Inf")
+
+
+class Codec(ABC):
+    """One wire representation of a float32 tensor."""
+
+    name: ClassVar[str]
+    data_dtype: ClassVar[str]
+    extra_fields: ClassVar[frozenset[str]] = frozenset()
+    lossy: ClassVar[bool] = True
+    #: Sparse codecs send a part of the tensor; they only make sense for deltas with error feedback.
+    sparse: ClassVar[bool] = False
+
+    def encode(self, name: str, x: torch.Tensor) -> Record:
+        """The record for tensor `x` (any shape, float32)."""
+        flat = x.detach().reshape(-1).to(torch.float32)
+        record: Record = {"name": name, "dtype": self.data_dtype, "shape": list(x.shape)}
+        record.update(self._encode_flat(flat))
+        return record
+
+    def decode(self, record: Mapping[str, Any], expected: TensorSpec | None = None) -> torch.Tensor:
+        """The float32 tensor of a record, validated; raises `DecodeError` for anything off."""
+        if not isinstance(record, Mapping):
+            raise DecodeError("schema", "a tensor record must be a map")
+        keys = set(record)
+        wanted = {"name", "dtype", "shape", "data"} | self.extra_fields
+        if keys != wanted:
+            raise DecodeError("schema", f"tensor record fields {sorted(map(str, keys))}, expected {sorted(wanted)}")
+        name, dtype, shape = record["name"], record["dtype"], record["shape"]
+        if not isinstance(name, str) or not 0 < len(name.encode()) <= MAX_NAME_BYTES:
+            raise DecodeError("schema", "tensor name must be a short non-empty string")
+        if dtype != self.data_dtype:
+            raise DecodeError("dtype", f"{name}: dtype {dtype!r}, codec {self.name} sends {self.data_dtype}")
+        if (not isinstance(shape, list | tuple) or len(shape) > MAX_NDIM
+                or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**31 for s in shape)):
+            raise DecodeError("shape", f"{name}: bad shape {shape!r}")
+        shape = tuple(shape)
+        if expected is not None:
+            if name != expected.name:
+                raise DecodeError("schema", f"tensor {name!r} where {expected.name!r} was expected")
+            if shape != expected.shape:
+                raise DecodeError("shape", f"{name}: shape {shape}, the adapter spec says {expected.shape}")
+        numel = math.prod(shape)
+        flat = self._decode_flat(record, numel)
+        _check_finite(flat, name)
+        return flat.reshape(shape)
+
+    def wire_bytes(self, numel: int) -> int:
+        """Payload bytes for `numel` values (arrays only, not the few bytes of field names)."""
+        return self._wire_bytes(numel)
+
+    def compression_ratio(self, numel: int) -> float:
+        """float32 bytes divided by wire bytes: 2.0 for fp16, ~4 for int8, ~1/(2·fraction) for topk."""
+        return 4 * numel / max(1, self.wire_bytes(numel))
+
+    @abstractmethod
+    def _encode_flat(self, flat: torch.Tensor) -> Record: ...
+
+    @abstractmethod
+    def _decode_flat(self, record: Mapping[str, Any], numel: int) -> torch.Tensor: ...
+
+    @abstractmethod
+    def _wire_bytes(self, numel: int) -> int: ...
+
+
+class Fp32(Codec):
+    """Exact: the float32 bytes as they are."""
+
+    name = "fp32"
+    data_dtype = "float32"
+    lossy = False
+
+    def _encode_flat(self, flat: torch.Tensor) -> Record:
+        return {"data": _as_bytes(flat)}
+
+    def _decode_flat(self, record: Mapping[str, Any], numel: int) -> torch.Tensor:
+        return _from_bytes(record["data"], "float32", numel, "data").clone()
+
+    def _wire_bytes(self, numel: int) -> int:
+        return 4 * numel
+
+
+class Fp16(Codec):
+    """Half precision: 2x smaller, relative error about 5e-4; values beyond ±65504 saturate."""
+
+    name = "fp16"
+    data_dtype = "float16"
+
+    def _encode_flat(self, flat: torch.Tensor) -> Record:
+        return {"data": _as_bytes(flat.clamp(-65504.0, 65504.0).to(torch.float16))}
+
+    def _decode_flat(self, record: Mapping[str, Any], numel: int) -> torch.Tensor:
+        return _from_bytes(record["data"], "float16", numel, "data").to(torch.float32)
+
+    def _wire_bytes(self, numel: int) -> int:
+        return 2 * numel
+
+
+class _ChunkedInt8:
+    """Symmetric int8 quantisation with one float32 scale per chunk of `chunk` values.
+
+    q = round(x / s), s = max|x| / 127 over the chunk, so |x - q·s| <= s/2 everywhere.
+    """
+
+    def __init__(self, chunk: int = 1024) -> None:
+        if chunk < 1:
+            raise ValueError("int8 chunk must be positive")
+        self.chunk = chunk
+
+    def quantise(self, flat: torch.Tensor) -> Record:
+        n = flat.numel()
+        pad = (-n) % self.chunk
+        padded = torch.nn.functional.pad(flat, (0, pad)) if pad else flat
+        blocks = padded.view(-1, self.chunk)
+        scale = blocks.abs().amax(dim=1) / 127.0
+        inverse = torch.where(scale > 0, 1.0 / scale, torch.zeros_like(scale))
+        q = (blocks * inverse[:, None]).round_().clamp_(-127, 127).to(torch.int8).view(-1)[:n]
+        return {"data": _as_bytes(q), "scale": _as_bytes(scale), "chunk": self.chunk}
+
+    def dequantise(self, record: Mapping[str, Any], count: int) -> torch.Tensor:
+        chunk = record["chunk"]
+        if not isinstance(chunk, int) or isinstance(chunk, bool) or not 1 <= chunk <= 1 << 24:
+            raise DecodeError("schema", f"bad int8 chunk {chunk!r}")
+        n_chunks = -(-count // chunk)
+        q = _from_bytes(record["data"], "int8", count, "data")
+        scale = _from_bytes(record["scale"], "float32", n_chunks, "scale")
+        _check_finite(scale, "scale")
+        if bool((scale < 0).any()):
+            raise DecodeError("schema", "negative int8 scale")
+        pad = n_chunks * chunk - count
+        values = torch.nn.functional.pad(q.to(torch.float32), (0, pad)) if pad else q.to(torch.float32)
+        return (values.view(-1, chunk) * scale[:, None]).view(-1)[:count]
+
+    def wire_bytes(self, count: int) -> int:
+        return count + 4 * -(-count // self.chunk)
+
+
+class Int8(Codec):
+    """int8 with per-chunk scales: ~4x smaller, error at most half a quantisation step."""
+
+    name = "int8"
+    data_dtype = "int8"
+    extra_fields = frozenset({"scale", "chunk"})
+
+    def __init__(self, chunk: int = 1024) -> None:
+        self.quantiser = _ChunkedInt8(chunk)
+
+    def _encode_flat(self, flat: torch.Tensor) -> Record:
+        return self.quantiser.quantise(flat)
+
+    def _decode_flat(self, record: Mapping[str, Any], numel: int) -> torch.Tensor:
+        return self.quantiser.dequantise(record, numel)
+
+    def _wire_bytes(self, numel: int) -> int:
+        return self.quantiser.wire_bytes(numel)
+
+
+class TopK(Codec):
+    """Top-k sparsification: the k largest-magnitude values and their (increasing) uint32 indices.
+
+    Unsent values are zero in the decoded tensor; pair with `ErrorFeedback` so they are sent later.
+    """
+
+    name = "topk"
+    data_dtype = "float32"
+    extra_fields = frozenset({"idx"})
+    sparse = True
+
+    def __init__(self, fraction: float = 0.1) -> None:
+        if not 0 < fraction <= 1:
+            raise ValueError("topk fraction must be in (0, 1]")
+        self.fraction = fraction
+
+    def k(self, numel: int) -> int:
+        return min(numel, max(1, math.ceil(self.fraction * numel)))
+
+    def _select(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        k = self.k(flat.numel()) if flat.numel() else 0
+        idx = torch.topk(flat.abs(), k, sorted=False).indices.sort().values
+        return idx, flat[idx]
+
+    def _values_record(self, values: torch.Tensor) -> Record:
+        return {"data": _as_bytes(values)}
+
+    def _values(self, record: Mapping[str, Any], k: int) -> torch.Tensor:
+        return _from_bytes(record["data"], "float32", k, "data")
+
+    def _encode_flat(self, flat: torch.Tensor) -> Record:
+        idx, values = self._select(flat)
+        record = self._values_record(values)
+        record["idx"] = _as_bytes(idx.to(torch.int32))
+        return record
+
+    def _decode_flat(self, record: Mapping[str, Any], numel: int) -> torch.Tensor:
+        raw_idx = record["idx"]
+        if not isinstance(raw_idx, bytes | bytearray | memoryview) or len(raw_idx) % 4:
+            raise DecodeError("schema", "idx must be bytes of int32")
+        k = len(raw_idx) // 4
+        if k > numel:
+            raise DecodeError("size", f"{k} indices for {numel} values")
+        idx = _from_bytes(raw_idx, "int32", k, "idx").to(torch.int64)
+        if k and (int(idx[0]) < 0 or int(idx[-1]) >= numel or (k > 1 and not bool((idx[1:] > idx[:-1]).all()))):
+            raise DecodeError("schema", "indices must be strictly increasing and inside the tensor")
+        values = self._values(record, k)
+        out = torch.zeros(numel, dtype=torch.float32)
+        out[idx] = values.to(torch.float32)
+        return out
+
+    def _wire_bytes(self, numel: int) -> int:
+        return 8 * self.k(numel)
+
+
+class TopKInt8(TopK):
+    """Top-k values quantised to int8 with per-chunk scales: ~5 bytes per sent value."""
+
+    name = "topk+int8"
+    data_dtype = "int8"
+    extra_fields = frozenset({"idx", "scale", "chunk"})
+
+    def __init__(self, fraction: float = 0.1, chunk: int = 1024) -> None:
+        super().__init__(fraction)
+        self.quantiser = _ChunkedInt8(chunk)
+
+    def _values_record(self, values: torch.Tensor) -> Record:
+        return self.quantiser.quantise(values)
+
+    def _values(self, record: Mapping[str, Any], k: int) -> torch.Tensor:
+        return self.quantiser.dequantise(record, k)
+
+    def _wire_bytes(self, numel: int) -> int:
+        return 4 * self.k(numel) + self.quantiser.wire_bytes(self.k(numel))
+
+
+CODECS: dict[str, type[Codec]] = {c.name: c for c in (Fp32, Fp16, Int8, TopK, TopKInt8)}
+
+
+def make_codec(name: str, *, topk_fraction: float = 0.1, int8_chunk: int = 1024) -> Codec:
+    """A codec by its genesis name."""
+    if name == "fp32":
+        return Fp32()
+    if name == "fp16":
+        return Fp16()
+    if name == "int8":
+        return Int8(int8_chunk)
+    if name == "topk":
+        return TopK(topk_fraction)
+    if name == "topk+int8":
+        return TopKInt8(topk_fraction, int8_chunk)
+    raise ValueError(f"unknown codec {name!r}; expected one of {sorted(CODECS)}")
+
+
+class ErrorFeedback:
+    """Sender-side memory of what lossy encoding dropped, per tensor name (EF-SGD / EF21 style).
+
+    encode: y = x + e;  send C(y);  e <- y - D(C(y)).  Summed over messages, what receivers
+    decode equals the sum of the true x minus the current residual e, which stays bounded,
+    so nothing is lost, only delayed.
+    """
+
+    def __init__(self, codec: Codec) -> None:
+        self.codec = codec
+        self.residual: dict[str, torch.Tensor] = {}
+
+    def encode(self, name: str, x: torch.Tensor) -> Record:
+        corrected = x.detach().to(torch.float32)
+        if name in self.residual:
+            corrected = corrected + self.residual[name]
+        record = self.codec.encode(name, corrected)
+        if self.codec.lossy:
+            self.residual[name] = corrected - self.codec.decode(record)
+        return record

@@ -1,0 +1,1 @@
+"""The peer: genesis, learner (adapters, trainer, workloads), checkpoints, round loop and the CLI."""

@@ -1,0 +1,1 @@
+"""The `loragossip` command: one module per subcommand, each registering its own parser."""

@@ -1,0 +1,42 @@
+"""`loragossip genesis new|show`: write the documented default genesis, or print one with its id."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from peer.cli.errors import CommandError
+from peer.genesis import GenesisError, default_genesis_text, load_genesis, to_toml
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("genesis", help="create or inspect a network's genesis file",
+                            description="A genesis file pins everything peers of one network share; "
+                                        "its SHA-256 is the network id.")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    new = verbs.add_parser("new", help="write the documented default genesis")
+    new.add_argument("path", type=Path, nargs="?", default=Path("genesis.toml"), help="where (default ./genesis.toml)")
+    new.add_argument("--force", action="store_true", help="overwrite an existing file")
+    new.set_defaults(run=_new)
+    show = verbs.add_parser("show", help="validate a genesis and print it with its network id")
+    show.add_argument("path", type=Path)
+    show.set_defaults(run=_show)
+
+
+def _new(args: argparse.Namespace) -> int:
+    if args.path.exists() and not args.force:
+        raise CommandError(f"{args.path} exists; pass --force to overwrite")
+    args.path.write_text(default_genesis_text(), encoding="utf-8")
+    genesis = load_genesis(args.path)
+    print(f"wrote {args.path}\nnetwork id {genesis.network_id.hex()}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    try:
+        genesis = load_genesis(args.path)
+    except GenesisError as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"# network id {genesis.network_id.hex()}")
+    print(to_toml(genesis), end="")
+    return 0

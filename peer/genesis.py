@@ -1,0 +1,288 @@
+"""The genesis file: the pinned settings every peer of one network shares, and the network id.
+
+A network is *named* by its genesis: two peers whose files differ in any setting that
+changes learning must not mix updates. The id is SHA-256 over a canonical JSON encoding
+(sorted keys, fixed separators, floats as floats), so key order, whitespace, comments and
+`16` versus `16.0` in a float field never change it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+PROTOCOL_VERSION = 1
+SCHEMES = ("ffa", "sb", "lora")
+CODECS = ("fp32", "fp16", "int8", "topk", "topk+int8")
+WORKLOADS = ("digits", "text-tiny", "sst2")
+OPTIMIZERS = ("sgd", "adamw")
+SB_INITS = ("seed", "svd")
+
+
+class GenesisError(ValueError):
+    """A genesis file is missing, malformed, or has a field outside its allowed values."""
+
+
+@dataclass(frozen=True)
+class NetworkSection:
+    protocol: int = PROTOCOL_VERSION
+    name: str = "loragossip-default"
+    seed: int = 20261122
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    workload: str = "digits"
+    base: str = "digits-mlp"
+    base_hash: str = ""
+
+
+@dataclass(frozen=True)
+class AdapterSection:
+    scheme: str = "ffa"
+    rank: int = 8
+    alpha: float = 16.0
+    target_modules: tuple[str, ...] = ("fc1", "fc2")
+    modules_to_save: tuple[str, ...] = ("head",)
+    sb_init: str = "seed"
+
+
+@dataclass(frozen=True)
+class GossipSection:
+    codec: str = "fp16"
+    topk_fraction: float = 0.1
+    int8_chunk: int = 1024
+    fanout: int = 3
+
+
+@dataclass(frozen=True)
+class AggregationSection:
+    rule: str = "mean"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainingSection:
+    optimizer: str = "adamw"
+    lr: float = 0.01
+    local_steps: int = 10
+    batch_size: int = 32
+    sam_rho: float = 0.0
+    sam_adaptive: bool = False
+    gossip_steps: int = 1
+
+
+@dataclass(frozen=True)
+class Genesis:
+    """A validated genesis. Build it with `load_genesis`, `parse_genesis` or `Genesis()` (defaults)."""
+
+    network: NetworkSection = field(default_factory=NetworkSection)
+    model: ModelSection = field(default_factory=ModelSection)
+    adapter: AdapterSection = field(default_factory=AdapterSection)
+    gossip: GossipSection = field(default_factory=GossipSection)
+    aggregation: AggregationSection = field(default_factory=AggregationSection)
+    training: TrainingSection = field(default_factory=TrainingSection)
+
+    def to_dict(self) -> dict[str, Any]:
+        raw = asdict(self)
+        for section in raw.values():
+            for key, value in section.items():
+                if isinstance(value, tuple):
+                    section[key] = list(value)
+        return raw
+
+    def canonical_bytes(self) -> bytes:
+        """Canonical encoding: sorted keys, no whitespace, ints and floats already typed by validation."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=False).encode()
+
+    @property
+    def network_id(self) -> bytes:
+        """The 32-byte network id carried in every message (`net`)."""
+        return hashlib.sha256(self.canonical_bytes()).digest()
+
+    def replace(self, **sections: dict[str, Any]) -> Genesis:
+        """A new validated genesis with some fields changed, e.g. `g.replace(gossip={"codec": "int8"})`."""
+        raw = self.to_dict()
+        for name, changes in sections.items():
+            if name not in raw:
+                raise GenesisError(f"unknown section [{name}]; expected one of {sorted(raw)}")
+            raw[name].update(changes)
+        return parse_genesis(raw)
+
+
+_SECTIONS: dict[str, type] = {
+    "network": NetworkSection,
+    "model": ModelSection,
+    "adapter": AdapterSection,
+    "gossip": GossipSection,
+    "aggregation": AggregationSection,
+    "training": TrainingSection,
+}
+
+_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("model", "workload"): WORKLOADS,
+    ("adapter", "scheme"): SCHEMES,
+    ("adapter", "sb_init"): SB_INITS,
+    ("gossip", "codec"): CODECS,
+    ("training", "optimizer"): OPTIMIZERS,
+}
+
+# (section, key) -> (lower bound, upper bound), inclusive; None = unbounded.
+_RANGES: dict[tuple[str, str], tuple[float | None, float | None]] = {
+    ("network", "protocol"): (PROTOCOL_VERSION, PROTOCOL_VERSION),
+    ("network", "seed"): (0, 2**63 - 1),
+    ("adapter", "rank"): (1, 4096),
+    ("adapter", "alpha"): (1e-6, None),
+    ("gossip", "topk_fraction"): (1e-6, 1.0),
+    ("gossip", "int8_chunk"): (16, 1 << 20),
+    ("gossip", "fanout"): (1, 1024),
+    ("training", "lr"): (0.0, None),
+    ("training", "local_steps"): (0, 100_000),
+    ("training", "batch_size"): (1, 1 << 20),
+    ("training", "sam_rho"): (0.0, None),
+    ("training", "gossip_steps"): (1, 1000),
+}
+
+
+def _coerce(where: str, value: Any, default: Any) -> Any:
+    """Check `value` against the type of the field's default, converting int -> float where a float is due."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise GenesisError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise GenesisError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise GenesisError(f"{where}: expected a number, got {value!r}")
+        value = float(value)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise GenesisError(f"{where}: expected a finite number, got {value!r}")
+        return value
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise GenesisError(f"{where}: expected a string, got {value!r}")
+        return value
+    if isinstance(default, tuple):
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v for v in value):
+            raise GenesisError(f"{where}: expected a list of non-empty strings, got {value!r}")
+        return tuple(value)
+    if isinstance(default, dict):
+        if not isinstance(value, dict):
+            raise GenesisError(f"{where}: expected a table, got {value!r}")
+        return _plain_params(where, value)
+    raise AssertionError(f"no coercion for {where}")  # pragma: no cover - a programming error
+
+
+def _plain_params(where: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Rule parameters: a flat table of numbers, booleans and strings (they enter the network id)."""
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if not isinstance(value, bool | int | float | str):
+            raise GenesisError(f"{where}.{key}: expected a number, boolean or string, got {value!r}")
+        if isinstance(value, float) and (value != value or abs(value) == float("inf")):
+            raise GenesisError(f"{where}.{key}: expected a finite number, got {value!r}")
+        out[key] = value
+    return out
+
+
+def parse_genesis(raw: dict[str, Any]) -> Genesis:
+    """Validate a genesis given as nested tables; every error names the field and what was expected."""
+    if not isinstance(raw, dict):
+        raise GenesisError("a genesis is a table of sections")
+    unknown = set(raw) - set(_SECTIONS)
+    if unknown:
+        raise GenesisError(f"unknown section(s) {sorted(unknown)}; expected {sorted(_SECTIONS)}")
+    sections: dict[str, Any] = {}
+    for name, cls in _SECTIONS.items():
+        given = raw.get(name, {})
+        if not isinstance(given, dict):
+            raise GenesisError(f"[{name}]: expected a table, got {given!r}")
+        defaults = cls()
+        known = set(defaults.__dataclass_fields__)
+        extra = set(given) - known
+        if extra:
+            raise GenesisError(f"[{name}]: unknown key(s) {sorted(extra)}; expected some of {sorted(known)}")
+        values = {}
+        for key in known:
+            where = f"{name}.{key}"
+            value = _coerce(where, given[key], getattr(defaults, key)) if key in given \
+                else getattr(defaults, key)
+            if (name, key) in _CHOICES and value not in _CHOICES[(name, key)]:
+                raise GenesisError(f"{where}: {value!r} is not one of {list(_CHOICES[(name, key)])}")
+            if (name, key) in _RANGES:
+                low, high = _RANGES[(name, key)]
+                if (low is not None and value < low) or (high is not None and value > high):
+                    raise GenesisError(f"{where}: {value!r} is outside [{low}, {high}]")
+            values[key] = value
+        sections[name] = cls(**values)
+    genesis = Genesis(**sections)
+    _check_cross_fields(genesis)
+    return genesis
+
+
+def _check_cross_fields(genesis: Genesis) -> None:
+    from robust import RULES  # local import: robust does not depend on peer
+
+    if genesis.aggregation.rule not in RULES:
+        raise GenesisError(f"aggregation.rule: {genesis.aggregation.rule!r} is not one of {sorted(RULES)}")
+    if not genesis.adapter.target_modules:
+        raise GenesisError("adapter.target_modules: expected at least one module name")
+    if genesis.model.base_hash and (len(genesis.model.base_hash) != 64
+                                    or any(c not in "0123456789abcdef" for c in genesis.model.base_hash)):
+        raise GenesisError("model.base_hash: expected 64 lowercase hex digits (SHA-256) or \"\"")
+
+
+def load_genesis(path: str | Path) -> Genesis:
+    """Read and validate a genesis TOML file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise GenesisError(f"cannot read genesis {path}: {exc.strerror or exc}") from exc
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise GenesisError(f"{path}: not valid TOML: {exc}") from exc
+    try:
+        return parse_genesis(raw)
+    except GenesisError as exc:
+        raise GenesisError(f"{path}: {exc}") from exc
+
+
+def default_genesis_text() -> str:
+    """The documented default genesis, as `loragossip genesis new` writes it."""
+    return resources.files("peer").joinpath("genesis_default.toml").read_text(encoding="utf-8")
+
+
+def to_toml(genesis: Genesis) -> str:
+    """Serialise a genesis to TOML (no comments); `load_genesis` of the result gives the same id."""
+    lines: list[str] = []
+    for section, values in genesis.to_dict().items():
+        lines.append(f"[{section}]")
+        for key, value in values.items():
+            lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise GenesisError(f"cannot write {value!r} to TOML")

@@ -1,0 +1,42 @@
+"""Coordinate-wise rules: median and trimmed mean (Yin, Chen, Ramchandran, Bartlett, ICML 2018).
+
+Both sort the candidates [own] + others per coordinate. With fewer than half of them
+arbitrary, the median stays inside the range of the honest values at every coordinate;
+so does the trimmed mean when at most f values are arbitrary.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from robust.meta import Meta
+
+
+class Median:
+    """x'_k = median_i x_ik; for an even count, the mean of the two middle values."""
+
+    def __call__(self, own: torch.Tensor, others: torch.Tensor, meta: Meta) -> torch.Tensor:
+        if others.shape[0] == 0:
+            return own
+        ordered = torch.cat([own[None], others]).sort(dim=0).values
+        count = ordered.shape[0]
+        return (ordered[(count - 1) // 2] + ordered[count // 2]) / 2
+
+
+class TrimmedMean:
+    """Drop the f largest and f smallest values per coordinate, average the rest.
+
+    With N candidates and 2f >= N, f is lowered to (N - 1) // 2 so at least one value remains.
+    """
+
+    def __init__(self, f: int = 1) -> None:
+        if f < 0:
+            raise ValueError("f must be >= 0")
+        self.f = f
+
+    def __call__(self, own: torch.Tensor, others: torch.Tensor, meta: Meta) -> torch.Tensor:
+        if others.shape[0] == 0:
+            return own
+        ordered = torch.cat([own[None], others]).sort(dim=0).values
+        f = min(self.f, (ordered.shape[0] - 1) // 2)
+        return ordered[f:ordered.shape[0] - f].mean(dim=0)

@@ -1,0 +1,52 @@
+"""Averaging rules: the (weighted) mean and Metropolis–Hastings gossip weights."""
+
+from __future__ import annotations
+
+import torch
+
+from robust.meta import Meta
+
+
+def weighted_average(candidates: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """sum_i w_i x_i / sum_i w_i over the rows of `candidates`."""
+    weights = weights.to(candidates.dtype)
+    return (weights @ candidates) / weights.sum()
+
+
+class Mean:
+    """x' = (w_own·own + Σ_j w_j x_j) / (w_own + Σ_j w_j); unweighted when `meta.weights` is None.
+
+    The plain gossip-averaging step (Ormándi et al., gossip learning; D-PSGD with uniform weights).
+    """
+
+    def __call__(self, own: torch.Tensor, others: torch.Tensor, meta: Meta) -> torch.Tensor:
+        if others.shape[0] == 0:
+            return own
+        if meta.weights is None:
+            return torch.cat([own[None], others]).mean(dim=0)
+        if meta.weights.shape != (others.shape[0],) or bool((meta.weights < 0).any()):
+            raise ValueError("meta.weights must be one non-negative weight per row of others")
+        weights = torch.cat([torch.tensor([meta.own_weight], dtype=meta.weights.dtype), meta.weights])
+        if float(weights.sum()) <= 0:
+            return own
+        return weighted_average(torch.cat([own[None], others]), weights)
+
+
+class Metropolis:
+    """Metropolis–Hastings mixing: w_ij = 1 / (1 + max(deg_i, deg_j)), w_ii = 1 - Σ_j w_ij.
+
+    The weights of a symmetric, doubly stochastic mixing matrix (Xiao & Boyd 2004), so repeated
+    gossip converges to the exact network average. A neighbour that sent nothing this round
+    contributes its weight to the own model. Degrees come from `meta.own_degree` and
+    `meta.degrees`; where they are missing, every degree is taken as the number of candidates - 1.
+    """
+
+    def __call__(self, own: torch.Tensor, others: torch.Tensor, meta: Meta) -> torch.Tensor:
+        n = others.shape[0]
+        if n == 0:
+            return own
+        own_degree = meta.own_degree if meta.own_degree is not None else n
+        degrees = meta.degrees if meta.degrees is not None else torch.full((n,), float(n))
+        w = 1.0 / (1.0 + torch.maximum(degrees.to(torch.float32), torch.tensor(float(own_degree))))
+        weights = torch.cat([(1.0 - w.sum()).clamp(min=0)[None], w])
+        return weighted_average(torch.cat([own[None], others]), weights)

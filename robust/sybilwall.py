@@ -1,0 +1,100 @@
+"""SybilWall (Werthenbach & Pouwelse, "Towards Sybil Resilience in Decentralized Learning", 2023).
+
+FoolsGold needs to see the Sybils side by side; in a sparse graph a peer sees few of them.
+SybilWall widens the view by gossiping update histories:
+
+- Each peer keeps the history (the accumulated pulls x_j - own) of every direct neighbour j.
+- It forwards history records to neighbours: a record at distance d is sent with probability
+  λ·exp(-λ·(d - 1)) (λ = 0.8), never the recipient's own record, never a record that came
+  from that recipient. A received record's distance grows by one. Direct-neighbour records
+  are never overwritten by gossip; a distant record is replaced by one at no greater distance
+  or by a newer one from the same relay.
+- Aggregation: FoolsGold weights over *all* known histories (neighbours and distant), so a
+  clique of clones is similar to itself wherever its members sit; then the own model gets
+  weight 1 and the weights are renormalised over exactly the models being averaged
+  (own + the neighbours that sent one this round). The public reference code misaligns the
+  weight vector with the averaged models; here each weight is looked up by sender id.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from gossip.payloads import HistoryRecord
+from robust.foolsgold import foolsgold_weights
+from robust.mean import weighted_average
+from robust.meta import Meta
+
+
+@dataclass
+class _Known:
+    history: torch.Tensor
+    distance: int
+    via: bytes | None  # None for a direct neighbour
+
+
+class SybilWall:
+    def __init__(self, lam: float = 0.8, max_records: int = 1024, self_id: bytes | None = None) -> None:
+        if lam <= 0:
+            raise ValueError("lam must be > 0")
+        self.lam = lam
+        self.max_records = max_records
+        self.self_id = self_id
+        self.known: dict[bytes, _Known] = {}
+
+    def send_probability(self, distance: int) -> float:
+        return min(1.0, self.lam * math.exp(-self.lam * (distance - 1)))
+
+    def __call__(self, own: torch.Tensor, others: torch.Tensor, meta: Meta) -> torch.Tensor:
+        if others.shape[0] == 0:
+            return own
+        if len(meta.senders) != others.shape[0]:
+            raise ValueError("sybilwall needs meta.senders, one per row of others")
+        for sender, model in zip(meta.senders, others, strict=True):
+            pull = model - own
+            known = self.known.get(sender)
+            if known is not None and known.via is None:
+                known.history += pull
+            else:
+                self.known[sender] = _Known(pull.clone(), 1, None)
+        self._evict()
+        subjects = list(self.known)
+        weights_all = foolsgold_weights(torch.stack([self.known[s].history for s in subjects]))
+        by_subject = dict(zip(subjects, weights_all.tolist(), strict=True))
+        weights = torch.tensor([1.0] + [by_subject[s] for s in meta.senders])
+        return weighted_average(torch.cat([own[None], others]), weights)
+
+    def records_for(self, recipient: bytes, generator: torch.Generator) -> list[HistoryRecord]:
+        """History records to gossip to `recipient` this round (distances as held here)."""
+        out = []
+        for subject, known in self.known.items():
+            if recipient in (subject, known.via):
+                continue
+            if float(torch.rand((), generator=generator)) < self.send_probability(known.distance):
+                out.append(HistoryRecord(subject, known.distance, known.history))
+        return out
+
+    def receive(self, sender: bytes, records: list[HistoryRecord]) -> None:
+        """Merge records gossiped by `sender`; each arrives one hop further away."""
+        for record in records:
+            if record.subject == self.self_id:
+                continue
+            distance = record.distance + 1
+            known = self.known.get(record.subject)
+            if known is not None and (known.via is None or (distance > known.distance and known.via != sender)):
+                continue
+            self.known[record.subject] = _Known(record.vector.clone(), distance, sender)
+        self._evict()
+
+    def _evict(self) -> None:
+        """Past `max_records`, forget the farthest distant records first; direct neighbours stay."""
+        excess = len(self.known) - self.max_records
+        if excess <= 0:
+            return
+        distant = sorted((k for k, v in self.known.items() if v.via is not None),
+                         key=lambda k: -self.known[k].distance)
+        for subject in distant[:excess]:
+            del self.known[subject]
