@@ -1,0 +1,37 @@
+import torch
+
+from robust.attacks import ALIE, Backdoor, GaussianNoise, InnerProductManipulation, LabelFlip, SignFlip, sybil_clones
+
+GEN = torch.Generator().manual_seed(0)
+
+
+def test_model_attacks():
+    g = torch.tensor([1.0, -2.0])
+    honest = torch.tensor([[1.0, 0.0], [3.0, 0.0]])
+    assert torch.equal(SignFlip(2.0)(g, honest, GEN), torch.tensor([-2.0, 4.0]))
+    assert torch.equal(InnerProductManipulation(0.5)(g, honest, GEN), torch.tensor([-1.0, 0.0]))
+    noisy = GaussianNoise(1.0)(torch.zeros(10000), honest, GEN)
+    assert abs(float(noisy.std()) - 1.0) < 0.05
+    alie = ALIE(n=10, f=2)
+    # s = floor(10/2 + 1) - 2 = 4, z = Φ⁻¹(0.6) ≈ 0.2533
+    assert abs(alie.z_value() - 0.2533) < 1e-3
+    assert torch.allclose(alie(g, honest, GEN), torch.tensor([2.0 - 0.2533 * 2 ** 0.5, 0.0]), atol=1e-3)
+
+
+def test_label_flip_and_backdoor():
+    x, y = torch.zeros(4, 64), torch.tensor([1, 2, 1, 7])
+    assert torch.equal(LabelFlip(1, 7)(x, y)[1], torch.tensor([7, 2, 7, 7]))
+    assert torch.equal(LabelFlip(None)(x, y)[1], torch.tensor([8, 7, 8, 2]))
+    bx, by = Backdoor(target=0, fraction=0.5)(x, y)
+    assert torch.equal(by, torch.tensor([0, 0, 1, 7])) and float(bx[0, 63]) == 16.0 and float(bx[2, 63]) == 0.0
+    tx, ty = Backdoor(target=7).success_inputs(x, y)
+    assert tx.shape[0] == 3 and bool((tx[:, 54] == 16).all()) and torch.equal(ty, torch.tensor([1, 2, 1]))
+
+
+def test_sybil_clones_are_near_duplicates_not_copies():
+    v = torch.randn(100, generator=GEN)
+    clones = sybil_clones(v, 5, 0.01, GEN)
+    assert clones.shape == (5, 100)
+    assert len({c.numpy().tobytes() for c in clones}) == 5
+    cos = torch.nn.functional.cosine_similarity(clones[0], clones[1], dim=0)
+    assert float(cos) > 0.999

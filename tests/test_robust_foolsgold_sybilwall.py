@@ -1,0 +1,96 @@
+import torch
+
+from gossip.payloads import HistoryRecord
+from robust import Meta, make
+from robust.foolsgold import foolsgold_weights
+from robust.sybilwall import SybilWall
+
+
+def _ids(prefix, n):
+    return tuple(bytes([prefix, i]) * 19 for i in range(n))
+
+
+def _honest_and_sybils(gen, honest=10, sybils=5, d=200):
+    own = torch.zeros(d)
+    good = torch.randn(honest, d, generator=gen)  # independent directions: non-IID honest peers
+    bad_direction = torch.randn(d, generator=gen) * 3
+    bad = bad_direction + 0.01 * torch.randn(sybils, d, generator=gen)  # near-duplicate clones
+    return own, good, bad
+
+
+def test_foolsgold_weights_by_hand():
+    w = foolsgold_weights(torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
+    assert torch.allclose(w[:2], torch.zeros(2)) and float(w[2]) == 1.0
+    assert torch.equal(foolsgold_weights(torch.ones(1, 3)), torch.ones(1))
+
+
+def test_sybilwall_gives_a_clone_clique_near_zero_weight_and_honest_peers_high_weight():
+    gen = torch.Generator().manual_seed(1)
+    own, good, bad = _honest_and_sybils(gen)
+    senders = _ids(1, 10) + _ids(2, 5)
+    rule = SybilWall()
+    for _ in range(3):  # a few rounds build the histories
+        out = rule(own, torch.cat([good, bad]), Meta(senders=senders))
+    subjects = list(rule.known)
+    weights = dict(zip(subjects, foolsgold_weights(torch.stack([rule.known[s].history for s in subjects])).tolist(),
+                       strict=True))
+    assert max(weights[s] for s in _ids(2, 5)) < 0.05
+    assert min(weights[s] for s in _ids(1, 10)) > 0.9
+    # the output is the honest average (own included), untouched by the Sybils
+    expected = torch.cat([own[None], good]).mean(dim=0)
+    assert torch.allclose(out, expected, atol=0.05)
+    mean_out = make("mean")(own, torch.cat([good, bad]), Meta())
+    assert float((mean_out - expected).norm()) > 10 * float((out - expected).norm())
+
+
+def test_sybilwall_sees_distant_clones_through_history_gossip():
+    """One Sybil is a direct neighbour; its clones sit elsewhere and only reach us as history."""
+    gen = torch.Generator().manual_seed(2)
+    own, good, bad = _honest_and_sybils(gen, honest=6, sybils=5)
+    me, relay = b"\xaa" * 38, b"\xbb" * 38
+    sybil_ids = _ids(2, 5)
+    rule = SybilWall(self_id=me)
+    rule.receive(relay, [HistoryRecord(s, 1, bad[i] * 3) for i, s in enumerate(sybil_ids[1:], start=1)])
+    rule.receive(relay, [HistoryRecord(me, 1, torch.ones(200))])  # our own record is never stored
+    assert me not in rule.known and rule.known[sybil_ids[1]].distance == 2
+    senders = _ids(1, 6) + sybil_ids[:1]
+    rule(own, torch.cat([good, bad[:1]]), Meta(senders=senders))
+    subjects = list(rule.known)
+    weights = dict(zip(subjects, foolsgold_weights(torch.stack([rule.known[s].history for s in subjects])).tolist(),
+                       strict=True))
+    assert weights[sybil_ids[0]] < 0.05  # caught although it is the only clone we talk to
+    # FoolsGold over direct neighbours alone cannot see it
+    plain = make("foolsgold")
+    plain(own, torch.cat([good, bad[:1]]), Meta(senders=senders))
+    alone = foolsgold_weights(torch.stack([plain.histories[s] for s in senders]))
+    assert float(alone[-1]) > 0.5
+
+
+def test_history_gossip_rules():
+    rule = SybilWall(lam=0.8)
+    a, b, c = b"a" * 38, b"b" * 38, b"c" * 38
+    rule(torch.zeros(3), torch.ones(2, 3), Meta(senders=(a, b)))
+    rule.receive(b, [HistoryRecord(c, 1, torch.full((3,), 5.0)), HistoryRecord(a, 1, torch.zeros(3))])
+    assert rule.known[a].via is None and torch.equal(rule.known[a].history, torch.ones(3))  # direct kept
+    assert rule.known[c].distance == 2 and rule.known[c].via == b
+    gen = torch.Generator().manual_seed(0)
+    sent = [rule.records_for(b, gen) for _ in range(2000)]
+    assert all(b not in {r.subject for r in s} and c not in {r.subject for r in s} for s in sent)
+    rate_a = sum(any(r.subject == a for r in s) for s in sent) / len(sent)
+    assert abs(rate_a - 0.8) < 0.04  # distance 1: λ
+    to_a = [rule.records_for(a, gen) for _ in range(2000)]
+    rate_c = sum(any(r.subject == c for r in s) for s in to_a) / len(to_a)
+    assert abs(rate_c - 0.8 * torch.exp(torch.tensor(-0.8)).item()) < 0.04  # distance 2: λe^{-λ}
+
+
+def test_sybilwall_weights_follow_sender_ids_not_positions():
+    """Reordering others must not move a weight onto another model (the reference code's fault)."""
+    gen = torch.Generator().manual_seed(3)
+    own, good, bad = _honest_and_sybils(gen, honest=4, sybils=3, d=50)
+    senders = _ids(1, 4) + _ids(2, 3)
+    others = torch.cat([good, bad])
+    perm = torch.randperm(7, generator=gen)
+    a, b = SybilWall(), SybilWall()
+    out_a = a(own, others, Meta(senders=senders))
+    out_b = b(own, others[perm], Meta(senders=tuple(senders[i] for i in perm)))
+    assert torch.allclose(out_a, out_b, atol=1e-5)
