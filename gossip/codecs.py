@@ -102,6 +102,11 @@ class Codec(ABC):
         _check_finite(flat, name)
         return flat.reshape(shape)
 
+    @property
+    def keyframe(self) -> Codec:
+        """The dense codec for whole-model messages: itself, or for sparse codecs their dense counterpart."""
+        return self
+
     def wire_bytes(self, numel: int) -> int:
         """Payload bytes for `numel` values (arrays only, not the few bytes of field names)."""
         return self._wire_bytes(numel)
@@ -228,6 +233,10 @@ class TopK(Codec):
             raise ValueError("topk fraction must be in (0, 1]")
         self.fraction = fraction
 
+    @property
+    def keyframe(self) -> Codec:
+        return Fp16()
+
     def k(self, numel: int) -> int:
         return min(numel, max(1, math.ceil(self.fraction * numel)))
 
@@ -277,6 +286,10 @@ class TopKInt8(TopK):
     def __init__(self, fraction: float = 0.1, chunk: int = 1024) -> None:
         super().__init__(fraction)
         self.quantiser = _ChunkedInt8(chunk)
+
+    @property
+    def keyframe(self) -> Codec:
+        return Int8(self.quantiser.chunk)
 
     def _values_record(self, values: torch.Tensor) -> Record:
         return self.quantiser.quantise(values)

@@ -1,7 +1,8 @@
 """Bodies of the message kinds, and their validating decoders.
 
-- `update`:  `{codec, mode, base, tensors}`: the sender's trainable tensors (`mode="model"`)
-  or a difference against the message numbered `base` that it sent this receiver (`"delta"`).
+- `update`:  `{codec, mode, base, tensors}`: the sender's trainable tensors (`mode="model"`, a
+  keyframe, in the codec's dense `keyframe` codec) or a difference against the message numbered
+  `base` that it sent this receiver (`"delta"`, sparse codecs only).
 - `history`: `{records: [{subject, distance, codec, tensors}]}`: SybilWall history records.
 - `hello`:   `{addrs, round}`: announces a peer's listen addresses.
 - `shuffle` / `shuffle_reply`: `{view: [{id, addr, age}]}`: Cyclon peer-sampling exchanges.
@@ -80,23 +81,24 @@ def _map(body: Any, keys: set[str], what: str) -> Mapping[str, Any]:
     return body
 
 
-def encode_update(vector: torch.Tensor, spec: AdapterSpec, codec: Codec | ErrorFeedback, *,
-                  mode: str = "model", base: int = -1) -> bytes:
-    name = codec.codec.name if isinstance(codec, ErrorFeedback) else codec.name
-    return _pack({"codec": name, "mode": mode, "base": base, "tensors": _encode_tensors(vector, spec, codec)})
+def encode_update(vector: torch.Tensor, spec: AdapterSpec, codec: Codec, *, mode: str = "model",
+                  base: int = -1) -> bytes:
+    """A whole model (keyframe, in `codec.keyframe`) or, for sparse codecs, a delta against message `base`."""
+    used = codec.keyframe if mode == "model" else codec
+    return _pack({"codec": used.name, "mode": mode, "base": base, "tensors": _encode_tensors(vector, spec, used)})
 
 
 def decode_update(body: bytes, spec: AdapterSpec, codec: Codec, limits: Limits = DEFAULT_LIMITS) -> Update:
     raw = _map(unpack_bounded(body, limits, "update body"), {"codec", "mode", "base", "tensors"}, "update")
-    codec = _codec_for(raw["codec"], codec)
     mode, base = raw["mode"], raw["base"]
     if mode not in MODES:
         raise DecodeError("schema", f"update mode {mode!r}, expected one of {MODES}")
     if not isinstance(base, int) or isinstance(base, bool) or not -1 <= base < 2**63:
         raise DecodeError("schema", "update base must be an integer >= -1")
-    if codec.sparse and mode == "model":
-        raise DecodeError("schema", f"codec {codec.name} only carries deltas")
-    return Update(codec.name, mode, base, _decode_tensors(raw["tensors"], codec, spec, limits))
+    if mode == "delta" and not codec.sparse:
+        raise DecodeError("schema", f"codec {codec.name} sends whole models, not deltas")
+    used = _codec_for(raw["codec"], codec.keyframe if mode == "model" else codec)
+    return Update(used.name, mode, base, _decode_tensors(raw["tensors"], used, spec, limits))
 
 
 def encode_history(records: list[HistoryRecord], spec: AdapterSpec, codec: Codec) -> bytes:

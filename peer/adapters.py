@@ -117,6 +117,15 @@ class Adapter:
                 p.copy_(vector[offset:offset + p.numel()].view_as(p).to(p.device, p.dtype))
                 offset += p.numel()
 
+    def reinit_trainable(self, seed: int) -> None:
+        """Draw every trainable tensor from a peer's own seed, U(±1/√fan_in): the vanishing-variance
+        setting of Tian et al., where peers start from uncorrelated models instead of the shared one."""
+        generator = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for _, p in self.params:
+                bound = 1 / math.sqrt(p.shape[-1])
+                p.copy_((torch.rand(p.shape, generator=generator) * 2 - 1) * bound)
+
     def parameters(self) -> list[nn.Parameter]:
         return [p for _, p in self.params]
 

@@ -16,6 +16,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from peer.schema import SchemaError, parse_sections
+
 PROTOCOL_VERSION = 1
 SCHEMES = ("ffa", "sb", "lora")
 CODECS = ("fp32", "fp16", "int8", "topk", "topk+int8")
@@ -24,7 +26,7 @@ OPTIMIZERS = ("sgd", "adamw")
 SB_INITS = ("seed", "svd")
 
 
-class GenesisError(ValueError):
+class GenesisError(SchemaError):
     """A genesis file is missing, malformed, or has a field outside its allowed values."""
 
 
@@ -150,81 +152,15 @@ _RANGES: dict[tuple[str, str], tuple[float | None, float | None]] = {
 }
 
 
-def _coerce(where: str, value: Any, default: Any) -> Any:
-    """Check `value` against the type of the field's default, converting int -> float where a float is due."""
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise GenesisError(f"{where}: expected true or false, got {value!r}")
-        return value
-    if isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise GenesisError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise GenesisError(f"{where}: expected a number, got {value!r}")
-        value = float(value)
-        if value != value or value in (float("inf"), float("-inf")):
-            raise GenesisError(f"{where}: expected a finite number, got {value!r}")
-        return value
-    if isinstance(default, str):
-        if not isinstance(value, str):
-            raise GenesisError(f"{where}: expected a string, got {value!r}")
-        return value
-    if isinstance(default, tuple):
-        if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v for v in value):
-            raise GenesisError(f"{where}: expected a list of non-empty strings, got {value!r}")
-        return tuple(value)
-    if isinstance(default, dict):
-        if not isinstance(value, dict):
-            raise GenesisError(f"{where}: expected a table, got {value!r}")
-        return _plain_params(where, value)
-    raise AssertionError(f"no coercion for {where}")  # pragma: no cover - a programming error
-
-
-def _plain_params(where: str, params: dict[str, Any]) -> dict[str, Any]:
-    """Rule parameters: a flat table of numbers, booleans and strings (they enter the network id)."""
-    out: dict[str, Any] = {}
-    for key, value in params.items():
-        if not isinstance(value, bool | int | float | str):
-            raise GenesisError(f"{where}.{key}: expected a number, boolean or string, got {value!r}")
-        if isinstance(value, float) and (value != value or abs(value) == float("inf")):
-            raise GenesisError(f"{where}.{key}: expected a finite number, got {value!r}")
-        out[key] = value
-    return out
-
-
 def parse_genesis(raw: dict[str, Any]) -> Genesis:
     """Validate a genesis given as nested tables; every error names the field and what was expected."""
-    if not isinstance(raw, dict):
-        raise GenesisError("a genesis is a table of sections")
-    unknown = set(raw) - set(_SECTIONS)
-    if unknown:
-        raise GenesisError(f"unknown section(s) {sorted(unknown)}; expected {sorted(_SECTIONS)}")
-    sections: dict[str, Any] = {}
-    for name, cls in _SECTIONS.items():
-        given = raw.get(name, {})
-        if not isinstance(given, dict):
-            raise GenesisError(f"[{name}]: expected a table, got {given!r}")
-        defaults = cls()
-        known = set(defaults.__dataclass_fields__)
-        extra = set(given) - known
-        if extra:
-            raise GenesisError(f"[{name}]: unknown key(s) {sorted(extra)}; expected some of {sorted(known)}")
-        values = {}
-        for key in known:
-            where = f"{name}.{key}"
-            value = _coerce(where, given[key], getattr(defaults, key)) if key in given \
-                else getattr(defaults, key)
-            if (name, key) in _CHOICES and value not in _CHOICES[(name, key)]:
-                raise GenesisError(f"{where}: {value!r} is not one of {list(_CHOICES[(name, key)])}")
-            if (name, key) in _RANGES:
-                low, high = _RANGES[(name, key)]
-                if (low is not None and value < low) or (high is not None and value > high):
-                    raise GenesisError(f"{where}: {value!r} is outside [{low}, {high}]")
-            values[key] = value
-        sections[name] = cls(**values)
-    genesis = Genesis(**sections)
+    try:
+        genesis = Genesis(**parse_sections(raw, _SECTIONS, _CHOICES, _RANGES))
+    except SchemaError as exc:
+        raise GenesisError(str(exc)) from exc
+    for key in ("target_modules", "modules_to_save"):
+        if not all(isinstance(v, str) and v for v in getattr(genesis.adapter, key)):
+            raise GenesisError(f"adapter.{key}: expected a list of non-empty strings")
     _check_cross_fields(genesis)
     return genesis
 

@@ -157,13 +157,17 @@ def test_update_against_the_spec():
         decode_update(env.body, short, CODEC)
 
 
-def test_sparse_codecs_only_carry_deltas():
+def test_sparse_codecs_send_dense_keyframes_and_sparse_deltas():
     topk = make_codec("topk", topk_fraction=0.5)
-    body = encode_update(torch.randn(SPEC.numel), SPEC, topk, mode="model")
-    with pytest.raises(DecodeError, match="only carries deltas"):
-        decode_update(body, SPEC, topk)
+    keyframe = decode_update(encode_update(torch.ones(SPEC.numel), SPEC, topk, mode="model"), SPEC, topk)
+    assert keyframe.codec == "fp16" and torch.equal(keyframe.vector, torch.ones(SPEC.numel))
     delta = decode_update(encode_update(torch.randn(SPEC.numel), SPEC, topk, mode="delta", base=4), SPEC, topk)
-    assert delta.mode == "delta" and delta.base == 4
+    assert delta.mode == "delta" and delta.base == 4 and delta.codec == "topk"
+    sparse_as_model = msgpack.packb({"codec": "topk", "mode": "model", "base": -1, "tensors": []})
+    with pytest.raises(DecodeError, match="codec"):
+        decode_update(sparse_as_model, SPEC, topk)
+    with pytest.raises(DecodeError, match="whole models"):
+        decode_update(encode_update(torch.ones(SPEC.numel), SPEC, topk, mode="delta"), SPEC, CODEC)
 
 
 def test_replayed_seq_is_rejected_after_the_signature_check():

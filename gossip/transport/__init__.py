@@ -1,0 +1,21 @@
+"""Transports move opaque bytes between addresses; the node never knows which one it runs on.
+
+A transport has an `address`, an async `send(to, data) -> bool`, and calls the handler given
+to `set_handler` with `(from_address, data)` for every frame it receives, on the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from typing import Protocol
+
+Address = Hashable
+Handler = Callable[[Address, bytes], None]
+
+
+class Transport(Protocol):
+    address: Address
+
+    def set_handler(self, handler: Handler) -> None: ...
+
+    async def send(self, to: Address, data: bytes) -> bool: ...

@@ -1,0 +1,302 @@
+"""`PeerNode`: one peer's asyncio round loop, the same in the simulator and in the daemon.
+
+One round: K local steps → send the trainable vector (or a sparse delta) to neighbours →
+collect what arrives within an adaptive window (never waiting for a slow or departed peer) →
+aggregate with the genesis rule → repeat send/collect/aggregate for Q gossip steps → checkpoint.
+Received messages are validated and decoded the moment they arrive (`handle`); a bad one is
+counted by reason and dropped, never raised.
+
+Only the transport (memory or network) and the event loop's clock (virtual or real) differ
+between the simulator and the daemon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+
+from gossip import wire
+from gossip.codecs import make_codec
+from gossip.errors import DecodeError
+from gossip.identity import Identity
+from gossip.payloads import decode_history, decode_update, encode_history
+from gossip.replay import ReplayGuard
+from gossip.replicas import ReplicaReceiver, ReplicaSender
+from gossip.transport import Address, Transport
+from peer.checkpoint import CheckpointStore
+from peer.genesis import Genesis
+from peer.settings import NodeSettings
+from peer.trainer import Trainer
+from robust import Meta, make
+from robust.sybilwall import SybilWall
+
+log = logging.getLogger(__name__)
+SEQ_JUMP_ON_RESTORE = 100_000
+
+
+class Sampler(Protocol):
+    """Who this peer talks to: the topology in the simulator, Cyclon in the daemon."""
+
+    def neighbours(self) -> list[Address]: ...
+
+    def targets(self, k: int) -> list[Address]: ...
+
+
+class Behaviour(Protocol):
+    """What a peer does with its round: honest peers train and send their model; attackers differ."""
+
+    trains: bool
+
+    def outgoing(self, node: PeerNode, start: torch.Tensor, trained: torch.Tensor) -> torch.Tensor: ...
+
+
+class Honest:
+    trains = True
+
+    def outgoing(self, node: PeerNode, start: torch.Tensor, trained: torch.Tensor) -> torch.Tensor:
+        return trained
+
+
+@dataclass
+class Received:
+    vector: torch.Tensor
+    round: int
+    arrived: float
+    address: Address
+
+
+class PeerNode:
+    def __init__(self, genesis: Genesis, identity: Identity, trainer: Trainer, transport: Transport,
+                 sampler: Sampler, *, settings: NodeSettings | None = None, behaviour: Behaviour | None = None,
+                 checkpoints: CheckpointStore | None = None, speed: float = 1.0, seed: int = 0,
+                 on_control: Callable[[wire.Envelope, Address], None] | None = None) -> None:
+        self.genesis = genesis
+        self.identity = identity
+        self.peer_id = identity.peer_id
+        self.trainer = trainer
+        self.adapter = trainer.adapter
+        self.spec = self.adapter.spec
+        self.transport = transport
+        self.sampler = sampler
+        self.settings = settings or NodeSettings()
+        self.behaviour = behaviour or Honest()
+        self.checkpoints = checkpoints
+        self.speed = speed
+        self.on_control = on_control
+        self.net = genesis.network_id
+        g = genesis.gossip
+        self.codec = make_codec(g.codec, topk_fraction=g.topk_fraction, int8_chunk=g.int8_chunk)
+        self.rule = make(genesis.aggregation.rule, **genesis.aggregation.params)
+        if isinstance(self.rule, SybilWall):
+            self.rule.self_id = self.peer_id
+        self.guard = ReplayGuard()
+        self.replicas_out = ReplicaSender(self.codec, self.spec, self.settings.keyframe_every)
+        self.replicas_in = ReplicaReceiver()
+        self.generator = torch.Generator().manual_seed(seed)
+        self.round = 0
+        self.seq = 0
+        self.bytes_sent = 0
+        self.bytes_received = 0
+        self.messages_received = 0
+        self.rejected: Counter[str] = Counter()
+        self.received: dict[bytes, Received] = {}
+        self.addresses: dict[bytes, Address] = {}
+        self.last_loss = float("nan")
+        self._delays: deque[float] = deque(maxlen=self.settings.window_history)
+        self._collect_started: float | None = None  # set while collecting
+        self._arrival = asyncio.Event()
+        self.barrier: asyncio.Barrier | None = None  # lock-step mode: all peers pass each phase together
+        self.train_seconds = 0.0
+        transport.set_handler(self.handle)
+
+    # receiving ---------------------------------------------------------------------------------
+    def handle(self, address: Address, data: bytes) -> None:
+        """Validate, decode and store one frame; never raises (the transport's callback)."""
+        self.bytes_received += len(data)
+        try:
+            envelope = wire.decode(data, net=self.net, guard=self.guard)
+            if envelope.sender == self.peer_id:
+                raise DecodeError("own_message", "a message signed by this peer's own key")
+            self.addresses[envelope.sender] = address
+            if envelope.kind == "update":
+                update = decode_update(envelope.body, self.spec, self.codec)
+                vector = self.replicas_in.apply(envelope.sender, envelope.seq, update)
+                self._store(envelope.sender, Received(vector, envelope.round, self._now(), address))
+            elif envelope.kind == "history":
+                if isinstance(self.rule, SybilWall):
+                    self.rule.receive(envelope.sender, decode_history(envelope.body, self.spec, self.codec.keyframe))
+            elif self.on_control is not None:
+                self.on_control(envelope, address)
+            self.messages_received += 1
+        except DecodeError as exc:
+            self.rejected[exc.reason] += 1
+            log.debug("peer %s rejected a frame from %s: %s", self.identity.peer_id_str[-6:], address, exc)
+
+    def _store(self, sender: bytes, received: Received) -> None:
+        if sender not in self.received and self._collect_started is not None:
+            self._delays.append(received.arrived - self._collect_started)  # only waits we actually made
+        self.received[sender] = received
+        self._arrival.set()
+
+    # sending -----------------------------------------------------------------------------------
+    def next_envelope(self, kind: str, body: bytes, seq: int | None = None) -> wire.Envelope:
+        if seq is None:
+            seq = self.take_seq()
+        return wire.Envelope(kind=kind, sender=self.peer_id, seq=seq, round=self.round,
+                             t=int(time.time() * 1000), body=body, net=self.net)
+
+    def take_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    async def send(self, to: Address, kind: str, body: bytes, seq: int | None = None) -> bool:
+        data = wire.encode(self.next_envelope(kind, body, seq), self.identity)
+        delivered = await self.transport.send(to, data)
+        if delivered:
+            self.bytes_sent += len(data)
+        return delivered
+
+    async def _send_update(self, to: Address, vector: torch.Tensor) -> None:
+        seq = self.take_seq()
+        if not await self.send(to, "update", self.replicas_out.body_for(to, vector, seq), seq):
+            self.replicas_out.forget(to)  # it missed this one: resynchronise with a keyframe
+
+    async def _send_history(self, to: Address) -> None:
+        recipient = next((pid for pid, addr in self.addresses.items() if addr == to), b"")
+        records = self.rule.records_for(recipient, self.generator)
+        if records:
+            await self.send(to, "history", encode_history(records, self.spec, self.codec.keyframe))
+
+    # the round ---------------------------------------------------------------------------------
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def window(self) -> float:
+        """Collection window: median arrival delay + spread × interquartile range, clamped."""
+        s = self.settings
+        if len(self._delays) < 8:
+            return s.initial_window
+        delays = torch.tensor(list(self._delays))
+        q25, q50, q75 = torch.quantile(delays, torch.tensor([0.25, 0.5, 0.75])).tolist()
+        return min(s.max_window, max(s.min_window, q50 + s.window_spread * (q75 - q25)))
+
+    async def _train(self) -> float:
+        steps = self.genesis.training.local_steps if self.behaviour.trains else 0
+        if steps == 0:
+            return float("nan")
+        started = time.perf_counter()
+        if self.settings.train_in_thread:
+            loss = await asyncio.to_thread(self.trainer.train_steps, steps)
+        else:
+            loss = self.trainer.train_steps(steps)
+        self.train_seconds += time.perf_counter() - started
+        if self.settings.step_seconds > 0:
+            await asyncio.sleep(steps * self.settings.step_seconds / self.speed)
+        return loss
+
+    async def _collect(self) -> None:
+        """Wait until as many peers have sent as are expected, or the window closes, whichever is first.
+
+        With push gossip each neighbour sends to `fanout` of its own neighbours, so about
+        min(degree, fanout) updates arrive per round; in lock-step mode every neighbour sends.
+        Updates that came while training count.
+        """
+        neighbours = len(self.sampler.neighbours())
+        expected = neighbours if self.barrier is not None else min(neighbours, self.genesis.gossip.fanout)
+        self._collect_started = self._now()
+        deadline = self._collect_started + self.window()
+        try:
+            while len(self.received) < expected:
+                remaining = deadline - self._now()
+                if remaining <= 0:
+                    return
+                self._arrival.clear()
+                try:
+                    await asyncio.wait_for(self._arrival.wait(), remaining)
+                except TimeoutError:
+                    return
+        finally:
+            self._collect_started = None
+
+    def _aggregate(self) -> int:
+        """Merge the stored updates into the own model; returns how many were used."""
+        fresh = {s: r for s, r in self.received.items() if self.round - r.round <= self.settings.max_staleness}
+        self.received.clear()
+        own = self.adapter.get_vector()
+        senders = tuple(fresh)
+        others = torch.stack([fresh[s].vector for s in senders]) if senders else torch.empty(0, own.numel())
+        staleness = torch.tensor([max(0, self.round - fresh[s].round) for s in senders], dtype=torch.float32)
+        meta = Meta(senders=senders, staleness=staleness, own_degree=len(self.sampler.neighbours()),
+                    spec=self.spec, generator=self.generator)
+        merged = self.rule(own, others, meta)
+        if bool(torch.isfinite(merged).all()):
+            self.adapter.set_vector(merged)
+        else:  # a rule must never do this; keep the adapter intact if one ever does
+            log.error("rule %s returned non-finite values; the own model is kept", self.genesis.aggregation.rule)
+        return len(senders)
+
+    async def run_round(self) -> None:
+        start = self.adapter.get_vector()
+        self.last_loss = await self._train()
+        outgoing = self.behaviour.outgoing(self, start, self.adapter.get_vector())
+        for step in range(self.genesis.training.gossip_steps):
+            targets = self.sampler.targets(self.genesis.gossip.fanout)
+            for target in targets:
+                await self._send_update(target, outgoing)
+            if isinstance(self.rule, SybilWall) and step == 0 and self.round % self.settings.history_every == 0:
+                for target in targets:
+                    await self._send_history(target)
+            if self.barrier is not None:
+                await self.barrier.wait()
+            await self._collect()
+            self._aggregate()
+            if self.barrier is not None:
+                await self.barrier.wait()
+            outgoing = self.behaviour.outgoing(self, start, self.adapter.get_vector())
+        self.round += 1
+        if self.checkpoints is not None and self.round % self.settings.checkpoint_every == 0:
+            self.save_checkpoint()
+
+    async def run(self, rounds: int | None = None) -> None:
+        done = 0
+        while rounds is None or done < rounds:
+            await self.run_round()
+            done += 1
+
+    # state -------------------------------------------------------------------------------------
+    def save_checkpoint(self) -> None:
+        assert self.checkpoints is not None
+        tensors, state = self.trainer.state()
+        state.update(round=self.round, seq=self.seq, network_id=self.net.hex())
+        self.checkpoints.save(tensors, state)
+
+    def restore_checkpoint(self) -> bool:
+        """Resume from the newest checkpoint; False when there is none."""
+        if self.checkpoints is None:
+            return False
+        loaded = self.checkpoints.load()
+        if loaded is None:
+            return False
+        tensors, state = loaded
+        if state.get("network_id") != self.net.hex():
+            raise ValueError("the state directory belongs to another network (genesis); use another --state-dir")
+        self.trainer.restore(tensors, state)
+        # Messages sent after that checkpoint used higher seqs; receivers would drop repeats as
+        # replays, so jump past any round's worth of messages.
+        self.round, self.seq = int(state["round"]), int(state["seq"]) + SEQ_JUMP_ON_RESTORE
+        return True
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "peer_id": self.identity.peer_id_str, "round": self.round, "neighbours": len(self.sampler.neighbours()),
+            "bytes_sent": self.bytes_sent, "bytes_received": self.bytes_received,
+            "messages_received": self.messages_received, "rejected": dict(self.rejected),
+            "loss": self.last_loss, "window_s": self.window(),
+        }

@@ -1,0 +1,63 @@
+"""Adversarial behaviours plugged into the real `PeerNode` loop.
+
+- `ModelPoisoner`: trains honestly, then sends start + attack(delta) (sign flip, noise, ALIE, IPM);
+  what it knows of honest deltas is what its neighbours sent it (no omniscience).
+- Data attacks (label flipping, backdoor) need no behaviour of their own: the peer's trainer
+  gets the attack as a batch transform and the peer otherwise follows the protocol.
+- `SybilClone`: one of k identities of one adversary; it does not train, it sends the leader's
+  latest poisoned vector plus small seeded jitter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from peer.node import PeerNode
+from robust.attacks import sybil_clones
+
+
+@dataclass
+class Adversary:
+    """State shared by every identity of one adversary."""
+
+    latest: torch.Tensor | None = None
+
+
+class ModelPoisoner:
+    trains = True
+
+    def __init__(self, attack, adversary: Adversary, generator: torch.Generator) -> None:
+        self.attack, self.adversary, self.generator = attack, adversary, generator
+
+    def outgoing(self, node: PeerNode, start: torch.Tensor, trained: torch.Tensor) -> torch.Tensor:
+        known = [r.vector - start for r in node.received.values()]
+        honest = torch.stack(known) if known else torch.empty(0, start.numel())
+        poisoned = start + self.attack(trained - start, honest, self.generator)
+        self.adversary.latest = poisoned
+        return poisoned
+
+
+class DataPoisoner:
+    """Follows the protocol with a poisoned training set; records its model for its clones."""
+
+    trains = True
+
+    def __init__(self, adversary: Adversary) -> None:
+        self.adversary = adversary
+
+    def outgoing(self, node: PeerNode, start: torch.Tensor, trained: torch.Tensor) -> torch.Tensor:
+        self.adversary.latest = trained
+        return trained
+
+
+class SybilClone:
+    trains = False
+
+    def __init__(self, adversary: Adversary, jitter: float, generator: torch.Generator) -> None:
+        self.adversary, self.jitter, self.generator = adversary, jitter, generator
+
+    def outgoing(self, node: PeerNode, start: torch.Tensor, trained: torch.Tensor) -> torch.Tensor:
+        base = self.adversary.latest if self.adversary.latest is not None else start
+        return sybil_clones(base, 1, self.jitter, self.generator)[0]

@@ -1,0 +1,192 @@
+"""Experiment configuration: one TOML file, validated with errors that name the key.
+
+Sections: [run] [peers] [topology] [link] [churn] [attack], plus [genesis], a table of
+overrides applied to the default genesis (same sections as a genesis file), or
+`genesis_file = "path.toml"` in [run]. See `examples/*.toml` for documented configs.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from peer.genesis import Genesis, GenesisError, load_genesis, parse_genesis
+from peer.schema import SchemaError, parse_sections
+from robust.attacks import MODEL_ATTACKS
+
+ATTACKS = ("none", *MODEL_ATTACKS, "label_flip", "backdoor")
+DATA_ATTACKS = ("label_flip", "backdoor")
+
+
+class ConfigError(SchemaError):
+    """A simulation config that cannot run as written."""
+
+
+@dataclass(frozen=True)
+class RunSection:
+    name: str = "experiment"
+    seed: int = 0
+    mode: str = "async"            # async: peers at their own pace | sync: lock-step rounds
+    duration: float = 300.0        # async: virtual seconds
+    rounds: int = 30               # sync and baselines: rounds
+    eval_every: float = 10.0       # async: virtual seconds between evaluations; sync: rounds
+    baseline: str = "none"         # none | fedavg | isolated
+    genesis_file: str = ""
+    data: str = ""                 # data folder for the sst2 workload
+
+
+@dataclass(frozen=True)
+class PeersSection:
+    count: int = 16
+    partition: str = "iid"         # iid | dirichlet | pathological
+    alpha: float = 0.5
+    classes_per_peer: int = 2
+    speed_min: float = 1.0         # relative compute speed drawn uniformly from [speed_min, speed_max]
+    speed_max: float = 1.0
+    step_seconds: float = 0.05     # virtual seconds per local step at speed 1
+    init: str = "shared"           # shared: trainable part from the genesis | own: from each peer's seed
+
+
+@dataclass(frozen=True)
+class TopologySection:
+    graph: str = "regular"
+    degree: int = 4                # regular, watts_strogatz (k)
+    p: float = 0.1                 # erdos_renyi, watts_strogatz
+    m: int = 2                     # barabasi_albert
+    path: str = ""                 # graph = "file"
+    repair: bool = True            # rewire to random online peers after churn, or stay broken
+
+
+@dataclass(frozen=True)
+class LinkSection:
+    latency: float = 0.05
+    jitter: float = 0.02
+    bandwidth: float = 12.5e6
+    loss: float = 0.0
+
+
+@dataclass(frozen=True)
+class ChurnSection:
+    kind: str = "none"             # none | sessions | mass | leave_return | targeted | partition | trace
+    fraction: float = 0.5          # mass / leave_return / targeted: share of peers affected
+    start: float = 0.0             # mass / partition / targeted: when (virtual seconds); 0 = a third of the run
+    end: float = 0.0               # mass / partition: until when; 0 = two thirds of the run
+    distribution: str = "exponential"  # sessions
+    mean_session: float = 120.0
+    mean_offline: float = 60.0
+    shape: float = 1.5
+    crash_fraction: float = 0.5
+    strategy: str = "degree"       # targeted: degree | random
+    groups: int = 2                # partition
+    trace: str = ""                # trace: CSV time,peer,event
+
+
+@dataclass(frozen=True)
+class AttackSection:
+    kind: str = "none"
+    fraction: float = 0.25         # share of identities that are adversarial
+    sybil: bool = False            # one adversary behind all adversarial identities (near-duplicate clones)
+    jitter: float = 0.01           # sybil clones: relative noise between clones
+    source: int = 1                # label_flip: this class ...
+    target: int = 7                # ... becomes this one; backdoor: the trigger's target class
+    params: dict[str, Any] = field(default_factory=dict)  # model attacks: scale, sigma, z, epsilon
+
+
+_SECTIONS = {"run": RunSection, "peers": PeersSection, "topology": TopologySection, "link": LinkSection,
+             "churn": ChurnSection, "attack": AttackSection}
+_CHOICES = {
+    ("run", "mode"): ("async", "sync"),
+    ("run", "baseline"): ("none", "fedavg", "isolated"),
+    ("peers", "partition"): ("iid", "dirichlet", "pathological"),
+    ("peers", "init"): ("shared", "own"),
+    ("topology", "graph"): ("ring", "torus", "complete", "star", "regular", "erdos_renyi", "watts_strogatz",
+                            "barabasi_albert", "exponential", "file"),
+    ("churn", "kind"): ("none", "sessions", "mass", "leave_return", "targeted", "partition", "trace"),
+    ("churn", "distribution"): ("exponential", "weibull", "pareto", "lognormal"),
+    ("churn", "strategy"): ("degree", "random"),
+    ("attack", "kind"): ATTACKS,
+}
+_RANGES = {
+    ("run", "duration"): (1e-3, None), ("run", "rounds"): (1, None), ("run", "eval_every"): (1e-3, None),
+    ("peers", "count"): (1, 100_000), ("peers", "alpha"): (1e-6, None), ("peers", "classes_per_peer"): (1, None),
+    ("peers", "speed_min"): (1e-3, None), ("peers", "speed_max"): (1e-3, None), ("peers", "step_seconds"): (0, None),
+    ("topology", "degree"): (1, None), ("link", "latency"): (0, None), ("link", "jitter"): (0, None),
+    ("link", "bandwidth"): (1, None), ("link", "loss"): (0, 1), ("churn", "fraction"): (0, 1),
+    ("attack", "fraction"): (0, 0.99), ("attack", "jitter"): (0, None),
+}
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    run: RunSection
+    peers: PeersSection
+    topology: TopologySection
+    link: LinkSection
+    churn: ChurnSection
+    attack: AttackSection
+    genesis: Genesis
+    base_dir: Path = Path(".")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {name: asdict(getattr(self, name)) for name in _SECTIONS}
+        out["genesis"] = self.genesis.to_dict()
+        return out
+
+    def resolve(self, path: str) -> Path:
+        """A path from the config, relative to the config file."""
+        return (self.base_dir / path).resolve()
+
+
+def parse_config(raw: dict[str, Any], base_dir: Path = Path(".")) -> SimConfig:
+    raw = dict(raw)
+    genesis_overrides = raw.pop("genesis", {})
+    try:
+        sections = parse_sections(raw, _SECTIONS, _CHOICES, _RANGES)
+    except SchemaError as exc:
+        raise ConfigError(str(exc)) from exc
+    run = sections["run"]
+    try:
+        if run.genesis_file:
+            genesis = load_genesis(base_dir / run.genesis_file)
+            if genesis_overrides:
+                genesis = genesis.replace(**genesis_overrides)
+        else:
+            genesis = parse_genesis(genesis_overrides)
+    except GenesisError as exc:
+        raise ConfigError(f"genesis.{exc}" if not str(exc).startswith(("[", "unknown")) else f"genesis: {exc}") from exc
+    config = SimConfig(genesis=genesis, base_dir=base_dir, **sections)
+    _check(config)
+    return config
+
+
+def _check(config: SimConfig) -> None:
+    if config.peers.speed_min > config.peers.speed_max:
+        raise ConfigError("peers.speed_min must not exceed peers.speed_max")
+    if config.run.mode == "sync" and config.churn.kind != "none":
+        raise ConfigError("run.mode = 'sync' runs lock-step rounds and cannot have churn; use mode = 'async'")
+    if config.attack.kind == "backdoor" and config.genesis.model.workload != "digits":
+        raise ConfigError("attack.kind = 'backdoor' uses a pixel trigger and needs model.workload = 'digits'")
+    if config.attack.kind != "none" and round(config.attack.fraction * config.peers.count) < 1:
+        raise ConfigError("attack.fraction × peers.count rounds to zero adversarial peers")
+    if config.topology.graph == "file" and not config.topology.path:
+        raise ConfigError("topology.graph = 'file' needs topology.path")
+    if config.churn.kind == "trace" and not config.churn.trace:
+        raise ConfigError("churn.kind = 'trace' needs churn.trace (a CSV time,peer,event)")
+    if config.genesis.model.workload == "sst2" and not config.run.data:
+        raise ConfigError("model.workload = 'sst2' needs run.data (a folder with train.tsv and dev.tsv)")
+
+
+def load_config(path: str | Path) -> SimConfig:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    try:
+        return parse_config(raw, path.parent)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc

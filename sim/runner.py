@@ -1,0 +1,311 @@
+"""The simulation runner: N real `PeerNode`s over the memory transport on a virtual clock.
+
+Churn, partitions and attacks come from `topology/` and `robust/`; every peer is evaluated on
+the global test set on a fixed grid of virtual times (async) or rounds (sync), giving the
+contract's `metrics.csv` rows. Baselines (centralised FedAvg, isolated training) live in
+`sim.baselines` and use the same peers' trainers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from gossip.identity import Identity
+from gossip.transport.memory import LinkModel, MemoryNetwork
+from peer.adapters import Adapter
+from peer.data import TensorData, partition
+from peer.device import pick_device
+from peer.node import Behaviour, PeerNode
+from peer.settings import NodeSettings
+from peer.trainer import Trainer
+from peer.workloads import Workload, build_workload
+from robust.attacks import MODEL_ATTACKS, Backdoor, LabelFlip
+from sim.adversaries import Adversary, DataPoisoner, ModelPoisoner, SybilClone
+from sim.clock import run_virtual
+from sim.config import DATA_ATTACKS, SimConfig
+from sim.metrics import MetricsLog
+from sim.sampler import GraphSampler
+from topology import churn, graphs
+from topology.churn import ChurnEvent
+from topology.live import LiveGraph
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SimPeer:
+    index: int
+    node: PeerNode
+    trainer: Trainer
+    honest: bool
+    online: bool = True
+    task: asyncio.Task | None = None
+
+
+def derive_seed(seed: int, *parts: object) -> int:
+    digest = hashlib.sha256("/".join(map(str, (seed, *parts))).encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+class Simulation:
+    def __init__(self, config: SimConfig, *, seed: int | None = None, progress: bool = True,
+                 device: str | None = None) -> None:
+        self.config = config
+        self.seed = config.run.seed if seed is None else seed
+        self.progress = progress
+        self.device = pick_device(device)
+        self.metrics = MetricsLog()
+        self.rng = np.random.default_rng(derive_seed(self.seed, "sim"))
+        data = config.resolve(config.run.data) if config.run.data else None
+        self.workload: Workload = build_workload(config.genesis, data)
+        n = config.peers.count
+        self.graph = self._graph()
+        self.live = LiveGraph(self.graph, repair=config.topology.repair, target_degree=config.topology.degree,
+                              seed=derive_seed(self.seed, "live"))
+        self.network = MemoryNetwork(LinkModel(**vars(config.link)), seed=derive_seed(self.seed, "link"),
+                                     reachable=self.live.reachable)
+        self.data_attack = self._data_attack()
+        self.adversarial = self._pick_adversaries(n)
+        self.peers = self._build_peers()
+        self.attack_inputs = self._attack_inputs()
+        self.failures: list[BaseException] = []
+
+    # building --------------------------------------------------------------------------------
+    def _graph(self) -> graphs.Graph:
+        t, n = self.config.topology, self.config.peers.count
+        params: dict[str, Any] = {}
+        if t.graph == "regular":
+            params["k"] = t.degree
+        elif t.graph == "watts_strogatz":
+            params.update(k=t.degree, p=t.p)
+        elif t.graph == "erdos_renyi":
+            params["p"] = t.p
+        elif t.graph == "barabasi_albert":
+            params["m"] = t.m
+        elif t.graph == "file":
+            params["path"] = str(self.config.resolve(t.path))
+        graph = graphs.build(t.graph, n, seed=derive_seed(self.seed, "graph"), **params)
+        if graph.n != n:
+            raise ValueError(f"topology has {graph.n} nodes but peers.count is {n}")
+        return graph
+
+    def _data_attack(self):
+        a = self.config.attack
+        if a.kind == "label_flip":
+            return LabelFlip(source=a.source, target=a.target, num_classes=self.workload.num_classes)
+        if a.kind == "backdoor":
+            return Backdoor(target=a.target)
+        return None
+
+    def _pick_adversaries(self, n: int) -> list[int]:
+        a = self.config.attack
+        if a.kind == "none":
+            return []
+        count = round(a.fraction * n)
+        return sorted(int(i) for i in self.rng.choice(n, size=count, replace=False))
+
+    def _build_peers(self) -> list[SimPeer]:
+        c = self.config
+        n = c.peers.count
+        shares = partition(self.workload.train.labels.numpy(), n, c.peers.partition, alpha=c.peers.alpha,
+                           classes_per_peer=c.peers.classes_per_peer, seed=derive_seed(self.seed, "partition"))
+        settings = NodeSettings(step_seconds=c.peers.step_seconds,
+                                **({"initial_window": 60.0, "max_window": 60.0} if c.run.mode == "sync" else {}))
+        adversary = Adversary()
+        speeds = self.rng.uniform(c.peers.speed_min, c.peers.speed_max, size=n)
+        peers = []
+        for i in range(n):
+            honest = i not in self.adversarial
+            adapter = Adapter(self.workload.build_base(), c.genesis)
+            if c.peers.init == "own":
+                adapter.reinit_trainable(derive_seed(self.seed, "init", i))
+            transform = self.data_attack if not honest else None
+            trainer = Trainer(adapter, self.workload.train.subset(shares[i]), c.genesis.training, self.device,
+                              derive_seed(self.seed, "batches", i), transform=transform)
+            identity = Identity.from_seed(derive_seed(self.seed, "identity", i).to_bytes(32, "little"))
+            sampler = GraphSampler(self.live, i, np.random.default_rng(derive_seed(self.seed, "sampler", i)),
+                                   send_to_all=c.run.mode == "sync")
+            node = PeerNode(c.genesis, identity, trainer, self.network.endpoint(i), sampler, settings=settings,
+                            behaviour=self._behaviour(i, adversary), speed=float(speeds[i]),
+                            seed=derive_seed(self.seed, "node", i))
+            peers.append(SimPeer(i, node, trainer, honest))
+        return peers
+
+    def _behaviour(self, index: int, adversary: Adversary) -> Behaviour | None:
+        a = self.config.attack
+        if index not in self.adversarial:
+            return None
+        generator = torch.Generator().manual_seed(derive_seed(self.seed, "attack", index))
+        if a.sybil and index != self.adversarial[0]:
+            return SybilClone(adversary, a.jitter, generator)
+        if a.kind in MODEL_ATTACKS:
+            try:
+                attack = MODEL_ATTACKS[a.kind](**a.params)
+            except TypeError as exc:
+                raise ValueError(f"attack.params for {a.kind!r}: {exc}") from exc
+            return ModelPoisoner(attack, adversary, generator)
+        if a.kind in DATA_ATTACKS:
+            return DataPoisoner(adversary)
+        return None
+
+    def _attack_inputs(self) -> TensorData | None:
+        if self.data_attack is None:
+            return None
+        test = self.workload.test
+        key = next(iter(test.features))
+        x, y = self.data_attack.success_inputs(test.features[key], test.labels)
+        return TensorData({key: x}, y)
+
+    # churn -------------------------------------------------------------------------------------
+    def churn_events(self) -> list[ChurnEvent]:
+        c, n = self.config.churn, self.config.peers.count
+        horizon = self.config.run.duration
+        start = c.start or horizon / 3
+        end = c.end or 2 * horizon / 3
+        seed = derive_seed(self.seed, "churn")
+        if c.kind == "sessions":
+            return churn.sessions(n, horizon, distribution=c.distribution, mean_session=c.mean_session,
+                                  shape=c.shape, mean_offline=c.mean_offline, crash_fraction=c.crash_fraction,
+                                  seed=seed)
+        if c.kind == "mass":
+            return churn.mass_event(n, c.fraction, start, end, seed=seed)
+        if c.kind == "leave_return":
+            return churn.mass_event(n, c.fraction, start, end, seed=seed, kind="leave")
+        if c.kind == "targeted":
+            return churn.targeted_removal(self.graph, c.fraction, start, strategy=c.strategy, seed=seed)
+        if c.kind == "partition":
+            return churn.partition(n, start, end, groups=c.groups, seed=seed)
+        if c.kind == "trace":
+            return churn.read_trace(self.config.resolve(c.trace), n)
+        return []
+
+    def _apply(self, event: ChurnEvent) -> None:
+        peer = self.peers[event.peer]
+        if event.kind in ("leave", "crash"):
+            peer.online = False
+            self.live.leave(event.peer)
+            if peer.task is not None:
+                peer.task.cancel()
+                peer.task = None
+        elif event.kind == "join":
+            peer.online = True
+            self.live.join(event.peer)
+            self._start(peer)
+        elif event.kind == "partition":
+            self.live.set_group(event.peer, event.group)
+        elif event.kind == "heal":
+            self.live.set_group(event.peer, 0)
+
+    def _start(self, peer: SimPeer) -> None:
+        if peer.task is None:
+            peer.task = asyncio.get_running_loop().create_task(peer.node.run())
+            peer.task.add_done_callback(self._watch)
+
+    def _watch(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.failures.append(task.exception())
+
+    # evaluation --------------------------------------------------------------------------------
+    def evaluate(self, now: float) -> None:
+        vectors = {p.index: p.node.adapter.get_vector() for p in self.peers}
+        honest_online = [vectors[p.index] for p in self.peers if p.honest and p.online]
+        centre = torch.stack(honest_online).mean(dim=0) if honest_online else None
+        for p in self.peers:
+            loss, accuracy = p.trainer.evaluate(self.workload.test)
+            distance = float(((vectors[p.index] - centre) ** 2).sum()) if centre is not None and p.online \
+                else float("nan")
+            success = float("nan")
+            if self.attack_inputs is not None and self.data_attack is not None:
+                success = p.trainer.attack_success(self.attack_inputs, self.data_attack.target)
+            self.metrics.add(time=round(now, 6), round=p.node.round, peer=p.index, honest=p.honest, online=p.online,
+                             accuracy=accuracy, loss=loss, bytes_sent=p.node.bytes_sent,
+                             bytes_received=p.node.bytes_received, consensus_distance=distance,
+                             attack_success=success)
+
+    def _honest_accuracy(self) -> float:
+        accuracy = self.metrics.honest_online_accuracy()
+        return float(np.mean(accuracy)) if accuracy else float("nan")
+
+    # running -----------------------------------------------------------------------------------
+    async def _run_async(self, bar: tqdm) -> None:
+        loop = asyncio.get_running_loop()
+        events = self.churn_events()
+        for peer in churn.initially_offline(events):
+            self.peers[peer].online = False
+            self.live.leave(peer)
+        for peer in self.peers:
+            if peer.online:
+                self._start(peer)
+        for event in events:
+            if event.time <= self.config.run.duration:
+                loop.call_at(event.time, self._apply, event)
+        self.evaluate(0.0)
+        duration, step = self.config.run.duration, self.config.run.eval_every
+        now = 0.0
+        while now < duration - 1e-9 and not self.failures:
+            await asyncio.sleep(min(step, duration - now))
+            now = loop.time()
+            self.evaluate(now)
+            bar.update(round(now - bar.n, 6))
+            bar.set_postfix(honest_acc=f"{self._honest_accuracy():.3f}")
+        await self._stop()
+
+    async def _run_sync(self, bar: tqdm) -> None:
+        barrier = asyncio.Barrier(len(self.peers))
+        for peer in self.peers:
+            peer.node.barrier = barrier
+        loop = asyncio.get_running_loop()
+        self.evaluate(0.0)
+        every = max(1, round(self.config.run.eval_every))
+        for r in range(1, self.config.run.rounds + 1):
+            await asyncio.gather(*(p.node.run_round() for p in self.peers))
+            if r % every == 0 or r == self.config.run.rounds:
+                self.evaluate(loop.time())
+                bar.set_postfix(honest_acc=f"{self._honest_accuracy():.3f}")
+            bar.update(1)
+
+    async def _stop(self) -> None:
+        tasks = [p.task for p in self.peers if p.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def run(self) -> dict[str, Any]:
+        """Run to the end; returns the summary (see `sim.metrics.MetricsLog.summary`)."""
+        started = time.perf_counter()
+        sync = self.config.run.mode == "sync"
+        total = self.config.run.rounds if sync else self.config.run.duration
+        with tqdm(total=total, unit="round" if sync else "s", desc=self.config.run.name, disable=not self.progress,
+                  dynamic_ncols=True, leave=False) as bar:
+            run_virtual(self._run_sync(bar) if sync else self._run_async(bar))
+        if self.failures:
+            raise RuntimeError(f"a peer failed during the simulation: {self.failures[0]!r}") from self.failures[0]
+        wall = time.perf_counter() - started
+        return self._summary(wall)
+
+    def _summary(self, wall: float) -> dict[str, Any]:
+        summary = self.metrics.summary()
+        peer_rounds = sum(p.node.round for p in self.peers)
+        train = sum(p.node.train_seconds for p in self.peers)
+        rejected: dict[str, int] = {}
+        for p in self.peers:
+            for reason, count in p.node.rejected.items():
+                rejected[reason] = rejected.get(reason, 0) + count
+        summary.update(
+            name=self.config.run.name, seed=self.seed, mode=self.config.run.mode, baseline="none",
+            peer_rounds=peer_rounds, wall_seconds=round(wall, 3),
+            peer_rounds_per_second=round(peer_rounds / wall, 2) if wall > 0 else None,
+            training_share_of_wall=round(train / wall, 4) if wall > 0 else None,
+            rejected_messages=rejected, frames_lost=self.network.frames_dropped,
+            adversarial_peers=self.adversarial, config=self.config.to_dict(),
+        )
+        return summary

@@ -1,0 +1,104 @@
+"""A small simulation end to end: learning happens, outputs match the contract, errors are clear."""
+
+import csv
+import json
+
+import pytest
+
+from peer.cli.main import main
+from sim.config import ConfigError, parse_config
+from sim.experiment import run_experiment
+
+SMALL = {
+    "run": {"name": "small", "seed": 3, "duration": 40.0, "eval_every": 10.0},
+    "peers": {"count": 8, "partition": "iid"},
+    "topology": {"graph": "regular", "degree": 3},
+    "genesis": {"training": {"local_steps": 10}},
+}
+CONTRACT_COLUMNS = ["time", "round", "peer", "honest", "online", "accuracy", "loss", "bytes_sent", "bytes_received"]
+
+
+def _with(**sections):
+    raw = {k: dict(v) for k, v in SMALL.items()}
+    for name, values in sections.items():
+        raw.setdefault(name, {}).update(values)
+    return parse_config(raw)
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("small")
+    return out, run_experiment(parse_config(SMALL), out, progress=False)
+
+
+def test_learning_happens(small_run):
+    _, summary = small_run
+    assert summary["final_honest_mean_accuracy"] > 0.7  # chance is 0.1, the base model 0.45
+    assert summary["final_honest_min_accuracy"] > 0.6
+    assert summary["peer_rounds"] > 8 * 10
+
+
+def test_outputs_match_the_contract(small_run):
+    out, summary = small_run
+    assert summary["name"] == "small"
+    with open(out / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0])[: len(CONTRACT_COLUMNS)] == CONTRACT_COLUMNS
+    assert len(rows) == 8 * 5  # one row per peer per evaluation (t = 0, 10, 20, 30, 40)
+    assert {r["peer"] for r in rows} == {str(i) for i in range(8)}
+    saved = json.loads((out / "summary.json").read_text())
+    for key in ("final_honest_mean_accuracy", "final_honest_min_accuracy", "total_bytes_sent", "wall_seconds",
+                "config"):
+        assert key in saved
+    assert saved["config"]["peers"]["count"] == 8 and saved["total_bytes_sent"] > 0
+    assert (out / "overview.png").stat().st_size > 10_000
+
+
+def test_same_seed_same_numbers(tmp_path):
+    config = _with(run={"duration": 20.0})
+    a = run_experiment(config, tmp_path / "a", progress=False)
+    b = run_experiment(config, tmp_path / "b", progress=False)
+    for summary in (a, b):
+        summary.pop("wall_seconds")
+        summary.pop("peer_rounds_per_second")
+        summary.pop("training_share_of_wall")
+    assert a == b
+    assert (tmp_path / "a" / "metrics.csv").read_bytes() == (tmp_path / "b" / "metrics.csv").read_bytes()
+
+
+def test_churn_attack_and_sync_modes_run(tmp_path):
+    churned = run_experiment(_with(churn={"kind": "mass", "fraction": 0.5}), tmp_path / "churn", progress=False)
+    assert churned["final_honest_online_peers"] == 8  # everyone is back by the end
+    with open(tmp_path / "churn" / "metrics.csv", newline="") as handle:
+        online = [int(r["online"]) for r in csv.DictReader(handle) if float(r["time"]) == 20.0]
+    assert sum(online) == 4
+    attacked = run_experiment(_with(attack={"kind": "label_flip", "fraction": 0.25, "sybil": True}),
+                              tmp_path / "attack", progress=False)
+    assert attacked["attack_success_rate"] is not None and len(attacked["adversarial_peers"]) == 2
+    sync = run_experiment(_with(run={"mode": "sync", "rounds": 3, "eval_every": 1}), tmp_path / "sync",
+                          progress=False)
+    assert sync["peer_rounds"] == 8 * 3
+    fedavg = run_experiment(_with(run={"baseline": "fedavg", "rounds": 3, "eval_every": 1}), tmp_path / "fedavg",
+                            progress=False)
+    assert fedavg["baseline"] == "fedavg" and fedavg["final_honest_mean_accuracy"] > 0.5
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ({"peers": {"partition": "zipf"}}, "peers.partition: 'zipf' is not one of ['iid', 'dirichlet', 'pathological']"),
+    ({"topology": {"graph": "mesh"}}, "topology.graph: 'mesh' is not one of"),
+    ({"genesis": {"aggregation": {"rule": "avg"}}}, "aggregation.rule: 'avg' is not one of"),
+    ({"run": {"mode": "sync"}, "churn": {"kind": "mass"}}, "cannot have churn"),
+    ({"peers": {"count": "8"}}, "peers.count: expected an integer"),
+    ({"peer": {}}, "unknown section(s) ['peer']"),
+])
+def test_bad_config_fails_with_a_clear_message(raw, message):
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw)
+    assert message in str(info.value)
+
+
+def test_cli_reports_config_errors_without_a_traceback(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[peers]\npartition = "zipf"\n')
+    assert main(["sim", str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert "peers.partition" in capsys.readouterr().err
