@@ -25,7 +25,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python -m bench.codecs
+	for b in codecs robust topology training sim; do $(BIN)/python -m bench.$$b || exit 1; done
 
 fuzz: $(STAMP)
 	$(BIN)/python -m pytest tests/fuzz_wire.py -m fuzz -p no:cacheprovider

@@ -178,7 +178,28 @@ def _check(config: SimConfig) -> None:
         raise ConfigError("model.workload = 'sst2' needs run.data (a folder with train.tsv and dev.tsv)")
 
 
-def load_config(path: str | Path) -> SimConfig:
+def apply_override(raw: dict[str, Any], assignment: str) -> None:
+    """Apply `section.key=value` (value in TOML syntax; a bare word is a string), e.g.
+    `genesis.aggregation.rule=krum`, `peers.count=32`, `attack.params={ scale = 4.0 }`."""
+    if "=" not in assignment:
+        raise ConfigError(f"--set {assignment!r}: expected section.key=value")
+    path, text = assignment.split("=", 1)
+    keys = path.strip().split(".")
+    if len(keys) < 2 or not all(keys):
+        raise ConfigError(f"--set {assignment!r}: expected section.key=value")
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text
+    table = raw
+    for key in keys[:-1]:
+        table = table.setdefault(key, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"--set {assignment!r}: {key} is not a table")
+    table[keys[-1]] = value
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> SimConfig:
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -186,6 +207,8 @@ def load_config(path: str | Path) -> SimConfig:
         raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    for assignment in overrides:
+        apply_override(raw, assignment)
     try:
         return parse_config(raw, path.parent)
     except ConfigError as exc:

@@ -102,3 +102,16 @@ def test_cli_reports_config_errors_without_a_traceback(tmp_path, capsys):
     bad.write_text('[peers]\npartition = "zipf"\n')
     assert main(["sim", str(bad), "--out", str(tmp_path / "o")]) == 2
     assert "peers.partition" in capsys.readouterr().err
+
+
+def test_set_overrides(tmp_path):
+    from sim.config import load_config
+
+    path = tmp_path / "c.toml"
+    path.write_text('[peers]\ncount = 8\n')
+    config = load_config(path, ["genesis.aggregation.rule=krum", "genesis.aggregation.params={ f = 2 }",
+                                "peers.partition=dirichlet", "run.duration=5"])
+    assert config.genesis.aggregation.rule == "krum" and config.genesis.aggregation.params == {"f": 2}
+    assert config.peers.partition == "dirichlet" and config.run.duration == 5.0
+    with pytest.raises(ConfigError, match="expected section.key=value"):
+        load_config(path, ["peers"])

@@ -19,6 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("config", help="experiment TOML (see examples/), or 'compare' followed by run folders")
     parser.add_argument("dirs", nargs="*", type=Path, help="with 'compare': the run folders to overlay")
     parser.add_argument("--out", type=Path, help="output folder (default runs/<config name>; compare: compare.png)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override a config value, e.g. --set genesis.aggregation.rule=krum (repeatable)")
+    parser.add_argument("--name", help="override run.name (and so the default output folder)")
     parser.add_argument("--seed", type=int, help="override run.seed (same seed and machine: same numbers)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when present)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -34,7 +37,8 @@ def _run(args: argparse.Namespace) -> int:
     from sim.experiment import run_experiment
 
     try:
-        config = load_config(args.config)
+        overrides = [*args.overrides, *([f"run.name={args.name!r}"] if args.name else [])]
+        config = load_config(args.config, overrides)
     except ConfigError as exc:
         raise CommandError(str(exc)) from exc
     out = args.out or Path("runs") / config.run.name
