@@ -17,12 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import msgpack
 import torch
 
 from gossip.codecs import Codec, ErrorFeedback
 from gossip.errors import DecodeError
 from gossip.identity import PEER_ID_LEN
+from gossip.packing import Buffer, pack
 from gossip.spec import AdapterSpec
 from gossip.wire import DEFAULT_LIMITS, Limits, unpack_bounded
 
@@ -51,8 +51,12 @@ class ViewEntry:
     age: int
 
 
-def _pack(obj: Any) -> bytes:
-    return msgpack.packb(obj, use_bin_type=True)
+def _pack(obj: Any, size_hint: int = 1024) -> Buffer:
+    return pack(obj, size_hint)
+
+
+def _records_size(records: list[dict]) -> int:
+    return sum(len(v) for r in records for v in r.values() if isinstance(v, memoryview | bytes)) + 64 * len(records)
 
 
 def _encode_tensors(vector: torch.Tensor, spec: AdapterSpec, codec: Codec | ErrorFeedback) -> list[dict]:
@@ -82,10 +86,11 @@ def _map(body: Any, keys: set[str], what: str) -> Mapping[str, Any]:
 
 
 def encode_update(vector: torch.Tensor, spec: AdapterSpec, codec: Codec, *, mode: str = "model",
-                  base: int = -1) -> bytes:
+                  base: int = -1) -> Buffer:
     """A whole model (keyframe, in `codec.keyframe`) or, for sparse codecs, a delta against message `base`."""
     used = codec.keyframe if mode == "model" else codec
-    return _pack({"codec": used.name, "mode": mode, "base": base, "tensors": _encode_tensors(vector, spec, used)})
+    tensors = _encode_tensors(vector, spec, used)
+    return _pack({"codec": used.name, "mode": mode, "base": base, "tensors": tensors}, _records_size(tensors) + 128)
 
 
 def decode_update(body: bytes, spec: AdapterSpec, codec: Codec, limits: Limits = DEFAULT_LIMITS) -> Update:
@@ -101,9 +106,10 @@ def decode_update(body: bytes, spec: AdapterSpec, codec: Codec, limits: Limits =
     return Update(used.name, mode, base, _decode_tensors(raw["tensors"], used, spec, limits))
 
 
-def encode_history(records: list[HistoryRecord], spec: AdapterSpec, codec: Codec) -> bytes:
-    return _pack({"records": [{"subject": r.subject, "distance": r.distance, "codec": codec.name,
-                               "tensors": _encode_tensors(r.vector, spec, codec)} for r in records]})
+def encode_history(records: list[HistoryRecord], spec: AdapterSpec, codec: Codec) -> Buffer:
+    encoded = [{"subject": r.subject, "distance": r.distance, "codec": codec.name,
+                "tensors": _encode_tensors(r.vector, spec, codec)} for r in records]
+    return _pack({"records": encoded}, sum(_records_size(r["tensors"]) for r in encoded) + 128)
 
 
 def decode_history(body: bytes, spec: AdapterSpec, codec: Codec,
@@ -124,7 +130,7 @@ def decode_history(body: bytes, spec: AdapterSpec, codec: Codec,
     return out
 
 
-def encode_hello(addrs: list[str], rnd: int) -> bytes:
+def encode_hello(addrs: list[str], rnd: int) -> Buffer:
     return _pack({"addrs": addrs, "round": rnd})
 
 
@@ -138,7 +144,7 @@ def decode_hello(body: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[list[str
     return addrs, raw["round"]
 
 
-def encode_view(view: list[ViewEntry]) -> bytes:
+def encode_view(view: list[ViewEntry]) -> Buffer:
     return _pack({"view": [{"id": e.peer, "addr": e.addr, "age": e.age} for e in view]})
 
 

@@ -23,6 +23,7 @@ import msgpack
 
 from gossip.errors import DecodeError
 from gossip.identity import PEER_ID_LEN, SIGNATURE_LEN, Identity, verify
+from gossip.packing import Buffer, pack
 from gossip.replay import ReplayGuard
 
 PROTOCOL_VERSION = 1
@@ -55,7 +56,7 @@ class Envelope:
     seq: int
     round: int
     t: int
-    body: bytes
+    body: Buffer
     net: bytes
     v: int = PROTOCOL_VERSION
     sig: bytes = field(default=b"", compare=False)
@@ -74,11 +75,8 @@ def encode(envelope: Envelope, key: Identity) -> bytes:
         raise ValueError(f"unknown kind {envelope.kind!r}")
     e = envelope
     sig = key.sign(_signed_bytes(e.v, e.net, e.kind, e.sender, e.seq, e.round, e.t, e.body))
-    return msgpack.packb(
-        {"v": e.v, "net": e.net, "kind": e.kind, "from": e.sender, "seq": e.seq,
-         "round": e.round, "t": e.t, "body": e.body, "sig": sig},
-        use_bin_type=True,
-    )
+    return bytes(pack({"v": e.v, "net": e.net, "kind": e.kind, "from": e.sender, "seq": e.seq,
+                       "round": e.round, "t": e.t, "body": e.body, "sig": sig}, len(e.body) + 512))
 
 
 def unpack_bounded(data: Any, limits: Limits, what: str) -> Any:

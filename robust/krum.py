@@ -11,14 +11,14 @@ from __future__ import annotations
 import torch
 
 from robust.meta import Meta
-from robust.pairwise import squared_distances
+from robust.pairwise import distances_around
 
 
-def krum_scores(candidates: torch.Tensor, f: int) -> torch.Tensor:
-    n_candidates = candidates.shape[0]
-    k = max(1, n_candidates - f - 2)
-    k = min(k, n_candidates - 1)
-    distances = squared_distances(candidates)
+def krum_scores(own: torch.Tensor, others: torch.Tensor, f: int) -> torch.Tensor:
+    """Scores of the candidates [own] + others (row 0 is own)."""
+    n_candidates = others.shape[0] + 1
+    k = min(max(1, n_candidates - f - 2), n_candidates - 1)
+    distances = distances_around(own, others)
     distances.fill_diagonal_(float("inf"))
     return distances.topk(k, dim=1, largest=False).values.sum(dim=1)
 
@@ -34,11 +34,14 @@ class MultiKrum:
     def __call__(self, own: torch.Tensor, others: torch.Tensor, meta: Meta) -> torch.Tensor:
         if others.shape[0] == 0:
             return own
-        candidates = torch.cat([own[None], others])
-        scores = krum_scores(candidates, self.f)
-        m = self.m if self.m is not None else max(1, candidates.shape[0] - self.f)
-        chosen = torch.topk(scores, min(m, candidates.shape[0]), largest=False).indices
-        return candidates[chosen].mean(dim=0)
+        scores = krum_scores(own, others, self.f)
+        m = min(self.m if self.m is not None else max(1, scores.shape[0] - self.f), scores.shape[0])
+        chosen = torch.topk(scores, m, largest=False).indices
+        if m == 1:
+            return own if int(chosen[0]) == 0 else others[int(chosen[0]) - 1]
+        weights = torch.zeros(scores.shape[0], dtype=own.dtype)
+        weights[chosen] = 1.0 / m
+        return weights[0] * own + weights[1:] @ others  # a weighted sum: no gather of the chosen rows
 
 
 class Krum(MultiKrum):

@@ -12,10 +12,23 @@ import torch
 
 def squared_distances(x: torch.Tensor) -> torch.Tensor:
     """`[m, m]` squared Euclidean distances between the rows of `x`."""
-    centred = x - x[0]
+    return distances_around(x[0], x[1:])
+
+
+def distances_around(own: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
+    """Squared distances among the candidates [own] + others, centred on `own` without stacking them:
+    one subtraction pass and one Gram matrix of the differences (own's difference is zero)."""
+    centred = others - own
     gram = centred @ centred.T
     norms = gram.diagonal()
-    return (norms[:, None] + norms[None, :] - 2 * gram).clamp_(min=0).fill_diagonal_(0)
+    inner = norms[:, None] + norms[None, :] - 2 * gram
+    n = others.shape[0]
+    out = torch.empty(n + 1, n + 1, dtype=gram.dtype)
+    out[0, 0] = 0
+    out[0, 1:] = norms
+    out[1:, 0] = norms
+    out[1:, 1:] = inner
+    return out.clamp_(min=0).fill_diagonal_(0)
 
 
 def cosine_similarities(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:

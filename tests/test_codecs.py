@@ -40,10 +40,11 @@ def test_round_trip_error_is_within_each_codecs_bound(name, data):
         kept = out.reshape(-1) != 0
         assert int(kept.sum()) <= codec.k(x.numel())
         flat_x = x.reshape(-1)
-        # every dropped value is no larger than every kept one (up to int8 rounding)
+        # every dropped value is no larger than every kept one; with int8 values a kept value
+        # can round to 0 and look dropped, so allow one quantisation step there
+        slack = float(flat_x.abs().max()) / 127 if name == "topk+int8" else 1e-6
         if bool(kept.any()) and bool((~kept).any()):
-            assert float(flat_x[~kept].abs().max()) <= float(flat_x[kept].abs().min()) + 1e-3 * float(
-                flat_x.abs().max()) + 1e-6
+            assert float(flat_x[~kept].abs().max()) <= float(flat_x[kept].abs().min()) + slack
 
 
 @pytest.mark.parametrize("name", ALL)

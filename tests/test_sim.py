@@ -113,5 +113,5 @@ def test_set_overrides(tmp_path):
                                 "peers.partition=dirichlet", "run.duration=5"])
     assert config.genesis.aggregation.rule == "krum" and config.genesis.aggregation.params == {"f": 2}
     assert config.peers.partition == "dirichlet" and config.run.duration == 5.0
-    with pytest.raises(ConfigError, match="expected section.key=value"):
+    with pytest.raises(ConfigError, match=r"expected section\.key=value"):
         load_config(path, ["peers"])

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Reproduces every number in docs/RESULTS.md (about 20 minutes on 2 CPU cores). Outputs in runs/results/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+L=".venv/bin/loragossip sim --no-progress"
+O=runs/results
+# 1. non-IID digits (Dirichlet 0.1), 32 peers, 4-regular, 60 lock-step rounds of K = 10 steps
+$L examples/noniid.toml  --out $O/noniid-mean
+$L examples/noniid.toml  --out $O/noniid-vc      --set genesis.aggregation.rule=variance_corrected
+$L examples/dfedsam.toml --out $O/noniid-dfedsam
+$L examples/noniid.toml  --out $O/noniid-fedavg  --set run.baseline=fedavg
+$L examples/noniid.toml  --out $O/own-init-mean  --set peers.init=own
+$L examples/noniid.toml  --out $O/own-init-vc    --set peers.init=own --set genesis.aggregation.rule=variance_corrected
+# 2. 25 % Sybil clones of one label-flipping adversary
+$L examples/sybil.toml --out $O/sybil-noattack  --set attack.kind=none
+for rule in sybilwall mean krum median; do
+  $L examples/sybil.toml --out $O/sybil-$rule --set genesis.aggregation.rule=$rule
+done
+# 3. churn: 50 % leave at 1/3 and return at 2/3; 80 % unresponsive over the same span
+$L examples/churn.toml --out $O/churn-none  --set churn.kind=none
+$L examples/churn.toml --out $O/churn-leave
+$L examples/churn.toml --out $O/churn-mass80 --set churn.kind=mass --set churn.fraction=0.8
+# 4. reproducibility: the same config and seed twice
+$L examples/quickstart.toml --out $O/repro-a --seed 42
+$L examples/quickstart.toml --out $O/repro-b --seed 42
+.venv/bin/loragossip sim compare $O/noniid-mean $O/noniid-vc $O/noniid-dfedsam $O/noniid-fedavg --out $O/noniid.png
+.venv/bin/loragossip sim compare $O/sybil-noattack $O/sybil-sybilwall $O/sybil-mean $O/sybil-krum $O/sybil-median --out $O/sybil.png
+.venv/bin/loragossip sim compare $O/churn-none $O/churn-leave $O/churn-mass80 --out $O/churn.png
