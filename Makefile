@@ -28,7 +28,7 @@ bench: $(STAMP)
 	for b in codecs robust topology training sim; do $(BIN)/python -m bench.$$b || exit 1; done
 
 fuzz: $(STAMP)
-	$(BIN)/python -m pytest tests/fuzz_wire.py -m fuzz -p no:cacheprovider
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/fuzz_wire.py -m fuzz -s -p no:cacheprovider --timeout=0
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis runs
