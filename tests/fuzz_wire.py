@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from gossip.codecs import make_codec
 from gossip.errors import DecodeError
 from gossip.identity import Identity
-from gossip.payloads import decode_history, decode_hello, decode_update, decode_view, encode_update
+from gossip.payloads import decode_hello, decode_history, decode_update, decode_view, encode_update
 from gossip.replay import ReplayGuard
 from gossip.spec import AdapterSpec, TensorSpec
 from gossip.wire import Envelope, decode, encode
