@@ -40,6 +40,13 @@ def foolsgold_weights(histories: torch.Tensor) -> torch.Tensor:
     return torch.nan_to_num(logit, nan=0.0, neginf=0.0, posinf=1.0).clamp(0, 1)
 
 
+def sender_pulls(own: torch.Tensor, others: torch.Tensor, meta: Meta, rule: str) -> list[tuple[bytes, torch.Tensor]]:
+    """(sender, x_j - own) per received model: the update histories of FoolsGold and SybilWall add these."""
+    if len(meta.senders) != others.shape[0]:
+        raise ValueError(f"{rule} needs meta.senders, one per row of others")
+    return [(sender, model - own) for sender, model in zip(meta.senders, others, strict=True)]
+
+
 class FoolsGold:
     """FoolsGold over per-sender histories of pulls; state grows with the number of senders seen."""
 
@@ -50,10 +57,7 @@ class FoolsGold:
     def __call__(self, own: torch.Tensor, others: torch.Tensor, meta: Meta) -> torch.Tensor:
         if others.shape[0] == 0:
             return own
-        if len(meta.senders) != others.shape[0]:
-            raise ValueError("foolsgold needs meta.senders, one per row of others")
-        for sender, model in zip(meta.senders, others, strict=True):
-            pull = model - own
+        for sender, pull in sender_pulls(own, others, meta, "foolsgold"):
             self.histories[sender] = self.histories[sender] + pull if sender in self.histories else pull.clone()
         while len(self.histories) > self.max_senders:
             self.histories.pop(next(iter(self.histories)))

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from gossip.payloads import HistoryRecord
-from robust.foolsgold import foolsgold_weights
+from robust.foolsgold import foolsgold_weights, sender_pulls
 from robust.mean import weighted_average
 from robust.meta import Meta
 
@@ -51,10 +51,7 @@ class SybilWall:
     def __call__(self, own: torch.Tensor, others: torch.Tensor, meta: Meta) -> torch.Tensor:
         if others.shape[0] == 0:
             return own
-        if len(meta.senders) != others.shape[0]:
-            raise ValueError("sybilwall needs meta.senders, one per row of others")
-        for sender, model in zip(meta.senders, others, strict=True):
-            pull = model - own
+        for sender, pull in sender_pulls(own, others, meta, "sybilwall"):
             known = self.known.get(sender)
             if known is not None and known.via is None:
                 known.history += pull
