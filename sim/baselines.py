@@ -6,7 +6,6 @@ in lock-step rounds; the time axis is rounds × local steps × step_seconds, as 
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -30,7 +29,6 @@ def run_baseline(sim: Simulation, kind: str) -> dict[str, Any]:
     honest = [p for p in sim.peers if p.honest]
     weights = torch.tensor([float(len(p.trainer.data)) for p in honest])
     global_vector = honest[0].node.adapter.get_vector()
-    asyncio.set_event_loop(None)
     _evaluate_round(sim, 0)
     for r in range(1, rounds + 1):
         vectors = []

@@ -7,6 +7,8 @@ give an effective gap 1 - |λ₂|^Q.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
@@ -14,7 +16,7 @@ import scipy.sparse.linalg as spla
 from topology.graphs import Graph
 
 
-def _sparse(graph: Graph, weights_of: callable) -> sp.csr_matrix:
+def _sparse(graph: Graph, weights_of: Callable[[int, int], float]) -> sp.csr_matrix:
     rows, cols, vals = [], [], []
     degrees = graph.degrees()
     for i, nbrs in enumerate(graph.adjacency):
@@ -52,7 +54,7 @@ def is_doubly_stochastic(w: sp.spmatrix, tol: float = 1e-9) -> bool:
 def second_eigenvalue_modulus(w: sp.spmatrix) -> float:
     """|λ₂|: the largest eigenvalue modulus after the trivial λ₁ = 1."""
     n = w.shape[0]
-    if n <= 2 or n <= 64:
+    if n <= 64:  # small: dense eigenvalues are exact and fast
         values = np.linalg.eigvals(w.toarray()) if not is_symmetric(w) else np.linalg.eigvalsh(w.toarray())
         moduli = np.sort(np.abs(values))[::-1]
         return float(moduli[1]) if n > 1 else 0.0
