@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from gossip.codecs import Codec, ErrorFeedback
+from gossip.codecs import Codec
 from gossip.errors import DecodeError
 from gossip.identity import PEER_ID_LEN
 from gossip.packing import Buffer, pack
@@ -51,15 +51,11 @@ class ViewEntry:
     age: int
 
 
-def _pack(obj: Any, size_hint: int = 1024) -> Buffer:
-    return pack(obj, size_hint)
-
-
 def _records_size(records: list[dict]) -> int:
     return sum(len(v) for r in records for v in r.values() if isinstance(v, memoryview | bytes)) + 64 * len(records)
 
 
-def _encode_tensors(vector: torch.Tensor, spec: AdapterSpec, codec: Codec | ErrorFeedback) -> list[dict]:
+def _encode_tensors(vector: torch.Tensor, spec: AdapterSpec, codec: Codec) -> list[dict]:
     return [codec.encode(name, tensor) for name, tensor in spec.split(vector).items()]
 
 
@@ -90,7 +86,7 @@ def encode_update(vector: torch.Tensor, spec: AdapterSpec, codec: Codec, *, mode
     """A whole model (keyframe, in `codec.keyframe`) or, for sparse codecs, a delta against message `base`."""
     used = codec.keyframe if mode == "model" else codec
     tensors = _encode_tensors(vector, spec, used)
-    return _pack({"codec": used.name, "mode": mode, "base": base, "tensors": tensors}, _records_size(tensors) + 128)
+    return pack({"codec": used.name, "mode": mode, "base": base, "tensors": tensors}, _records_size(tensors) + 128)
 
 
 def decode_update(body: bytes, spec: AdapterSpec, codec: Codec, limits: Limits = DEFAULT_LIMITS) -> Update:
@@ -109,7 +105,7 @@ def decode_update(body: bytes, spec: AdapterSpec, codec: Codec, limits: Limits =
 def encode_history(records: list[HistoryRecord], spec: AdapterSpec, codec: Codec) -> Buffer:
     encoded = [{"subject": r.subject, "distance": r.distance, "codec": codec.name,
                 "tensors": _encode_tensors(r.vector, spec, codec)} for r in records]
-    return _pack({"records": encoded}, sum(_records_size(r["tensors"]) for r in encoded) + 128)
+    return pack({"records": encoded}, sum(_records_size(r["tensors"]) for r in encoded) + 128)
 
 
 def decode_history(body: bytes, spec: AdapterSpec, codec: Codec,
@@ -131,7 +127,7 @@ def decode_history(body: bytes, spec: AdapterSpec, codec: Codec,
 
 
 def encode_hello(addrs: list[str], rnd: int) -> Buffer:
-    return _pack({"addrs": addrs, "round": rnd})
+    return pack({"addrs": addrs, "round": rnd}, 1024)
 
 
 def decode_hello(body: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[list[str], int]:
@@ -145,7 +141,7 @@ def decode_hello(body: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[list[str
 
 
 def encode_view(view: list[ViewEntry]) -> Buffer:
-    return _pack({"view": [{"id": e.peer, "addr": e.addr, "age": e.age} for e in view]})
+    return pack({"view": [{"id": e.peer, "addr": e.addr, "age": e.age} for e in view]}, 1024)
 
 
 def decode_view(body: bytes, limits: Limits = DEFAULT_LIMITS) -> list[ViewEntry]:

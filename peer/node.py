@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import torch
 
 from gossip import wire
-from gossip.codecs import make_codec
+from gossip.codecs import all_finite, make_codec
 from gossip.errors import DecodeError
 from gossip.identity import Identity
 from gossip.payloads import decode_history, decode_update, encode_history
@@ -69,7 +69,6 @@ class Received:
     vector: torch.Tensor
     round: int
     arrived: float
-    address: Address
 
 
 class PeerNode:
@@ -128,7 +127,7 @@ class PeerNode:
             if envelope.kind == "update":
                 update = decode_update(envelope.body, self.spec, self.codec)
                 vector = self.replicas_in.apply(envelope.sender, envelope.seq, update)
-                self._store(envelope.sender, Received(vector, envelope.round, self._now(), address))
+                self._store(envelope.sender, Received(vector, envelope.round, self._now()))
             elif envelope.kind == "history":
                 if isinstance(self.rule, SybilWall):
                     self.rule.receive(envelope.sender, decode_history(envelope.body, self.spec, self.codec.keyframe))
@@ -236,7 +235,7 @@ class PeerNode:
         meta = Meta(senders=senders, staleness=staleness, own_degree=len(self.sampler.neighbours()),
                     spec=self.spec, generator=self.generator)
         merged = self.rule(own, others, meta)
-        if bool(torch.isfinite(merged).all()):
+        if all_finite(merged):
             self.adapter.set_vector(merged)
         else:  # a rule must never do this; keep the adapter intact if one ever does
             log.error("rule %s returned non-finite values; the own model is kept", self.genesis.aggregation.rule)
