@@ -37,15 +37,19 @@ def _fsync_file(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
+def fsync_replace(tmp: Path, path: Path) -> None:
+    """Publish a fully written temp file under its final name: fsync it, rename, fsync the directory."""
+    _fsync_file(tmp)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
 def write_json_atomic(path: Path, value: Any) -> None:
     """A small JSON file replaced atomically (temp, fsync, rename, fsync dir)."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as handle:
         json.dump(value, handle, indent=1, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_replace(tmp, path)
 
 
 class CheckpointStore:

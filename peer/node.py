@@ -75,7 +75,8 @@ class PeerNode:
     def __init__(self, genesis: Genesis, identity: Identity, trainer: Trainer, transport: Transport,
                  sampler: Sampler, *, settings: NodeSettings | None = None, behaviour: Behaviour | None = None,
                  checkpoints: CheckpointStore | None = None, speed: float = 1.0, seed: int = 0,
-                 on_control: Callable[[wire.Envelope, Address], None] | None = None) -> None:
+                 on_control: Callable[[wire.Envelope, Address], None] | None = None,
+                 on_reject: Callable[[Address, str], None] | None = None) -> None:
         self.genesis = genesis
         self.identity = identity
         self.peer_id = identity.peer_id
@@ -89,6 +90,7 @@ class PeerNode:
         self.checkpoints = checkpoints
         self.speed = speed
         self.on_control = on_control
+        self.on_reject = on_reject  # the daemon's transport counts strikes against the sender
         self.net = genesis.network_id
         g = genesis.gossip
         self.codec = make_codec(g.codec, topk_fraction=g.topk_fraction, int8_chunk=g.int8_chunk)
@@ -113,6 +115,7 @@ class PeerNode:
         self._arrival = asyncio.Event()
         self.barrier: asyncio.Barrier | None = None  # lock-step mode: all peers pass each phase together
         self.train_seconds = 0.0
+        self._training: asyncio.Future[float] | None = None
         transport.set_handler(self.handle)
 
     # receiving ---------------------------------------------------------------------------------
@@ -136,6 +139,8 @@ class PeerNode:
             self.messages_received += 1
         except DecodeError as exc:
             self.rejected[exc.reason] += 1
+            if self.on_reject is not None:
+                self.on_reject(address, exc.reason)
             log.debug("peer %s rejected a frame from %s: %s", self.identity.peer_id_str[-6:], address, exc)
 
     def _store(self, sender: bytes, received: Received) -> None:
@@ -192,7 +197,10 @@ class PeerNode:
             return float("nan")
         started = time.perf_counter()
         if self.settings.train_in_thread:
-            loss = await asyncio.to_thread(self.trainer.train_steps, steps)
+            # Shielded: a cancelled round must not leave a thread still writing the adapter
+            # while a final checkpoint reads it; `idle()` waits for it.
+            self._training = asyncio.ensure_future(asyncio.to_thread(self.trainer.train_steps, steps))
+            loss = await asyncio.shield(self._training)
         else:
             loss = self.trainer.train_steps(steps)
         self.train_seconds += time.perf_counter() - started
@@ -268,6 +276,11 @@ class PeerNode:
         while rounds is None or done < rounds:
             await self.run_round()
             done += 1
+
+    async def idle(self) -> None:
+        """Wait for a training step still running in its thread (after a round was cancelled)."""
+        if self._training is not None and not self._training.done():
+            await asyncio.wait([self._training])
 
     # state -------------------------------------------------------------------------------------
     def save_checkpoint(self) -> None:

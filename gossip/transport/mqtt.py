@@ -1,0 +1,143 @@
+"""MQTT transport on aiomqtt: per-peer inbox topics under the network id, retained hellos.
+
+Topics (NET = the network id in hex, ids in libp2p text form):
+  lg/NET/inbox/TO/FROM   a frame for TO, QoS 1
+  lg/NET/hello/PEER      PEER's signed hello, retained; an empty retained message clears it
+A new peer subscribes to `lg/NET/hello/+` and the broker hands it every live peer's hello:
+that is discovery. The FROM in a topic is only a claim; the signed envelope inside says who
+really sent a frame, and the node checks it. aiomqtt does not reconnect by itself: `run`
+reconnects with exponential backoff and resubscribes, and the hello is published again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import time
+from collections import Counter
+
+import aiomqtt
+
+from gossip.transport import Address, Handler
+from gossip.transport.broker import BrokerUrl
+from gossip.transport.ratelimit import RateLimiter
+from gossip.transport.settings import NetSettings
+
+log = logging.getLogger(__name__)
+
+
+class MqttTransport:
+    def __init__(self, peer_id: str, network_id: bytes, broker: BrokerUrl, settings: NetSettings | None = None,
+                 *, backoff: tuple[float, float] = (0.2, 10.0)) -> None:
+        self.address: Address = peer_id
+        self.broker = broker
+        self.settings = settings or NetSettings()
+        self.prefix = f"lg/{network_id.hex()}"
+        self.backoff = backoff
+        self.limiter = RateLimiter(self.settings.rate)
+        self.dropped: Counter[str] = Counter()
+        self.reconnects = 0
+        self.hello: bytes | None = None          # set by the node: re-published on every (re)connect
+        self.connected = asyncio.Event()
+        self._handler: Handler | None = None
+        self._client: aiomqtt.Client | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def addrs(self) -> list[str]:
+        return [str(self.broker)]
+
+    def set_handler(self, handler: Handler) -> None:
+        self._handler = handler
+
+    def _make_client(self) -> aiomqtt.Client:
+        b = self.broker
+        return aiomqtt.Client(
+            b.host, b.port, username=b.username, password=b.password, identifier=f"lg-{self.address}",
+            will=aiomqtt.Will(f"{self.prefix}/hello/{self.address}", b"", qos=1, retain=True),
+            tls_context=ssl.create_default_context() if b.tls else None,
+            max_queued_incoming_messages=1024, timeout=self.settings.dial_timeout)
+
+    async def start(self, timeout: float | None = None) -> None:
+        """Start the connection loop; wait until the first connection is up."""
+        self._task = asyncio.create_task(self._run(), name=f"mqtt-{self.address[-6:]}")
+        await asyncio.wait_for(self.connected.wait(), timeout or self.settings.dial_timeout)
+
+    async def stop(self) -> None:
+        if self._client is not None:  # leave politely: clear the retained hello
+            with contextlib.suppress(aiomqtt.MqttError):
+                await self._client.publish(f"{self.prefix}/hello/{self.address}", b"", qos=1, retain=True)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        delay = self.backoff[0]
+        while True:
+            try:
+                async with self._make_client() as client:
+                    await client.subscribe(f"{self.prefix}/inbox/{self.address}/+", qos=1)
+                    await client.subscribe(f"{self.prefix}/hello/+", qos=1)
+                    if self.hello is not None:
+                        await client.publish(f"{self.prefix}/hello/{self.address}", self.hello, qos=1, retain=True)
+                    self._client = client
+                    self.connected.set()
+                    delay = self.backoff[0]
+                    async for message in client.messages:
+                        self._receive(str(message.topic), message.payload)
+            except aiomqtt.MqttError as exc:
+                log.warning("MQTT connection to %s lost (%s); reconnecting in %.1f s", self.broker, exc, delay)
+            finally:
+                self._client = None
+                self.connected.clear()
+            await asyncio.sleep(delay)
+            self.reconnects += 1
+            delay = min(self.backoff[1], delay * 2)
+
+    def _receive(self, topic: str, payload: object) -> None:
+        parts = topic.split("/")
+        if not isinstance(payload, bytes | bytearray) or not payload:
+            return  # a cleared hello
+        sender = parts[-1] if len(parts) in (4, 5) else ""
+        if not sender or sender == self.address:
+            return
+        now = time.monotonic()
+        if len(payload) > self.settings.max_frame:
+            self.dropped["oversized"] += 1
+            self.limiter.strike(sender, now)
+            return
+        if not self.limiter.allow(sender, len(payload), now):
+            self.dropped["banned" if self.limiter.banned(sender, now) else "rate_limited"] += 1
+            return
+        if self._handler is not None:
+            self._handler(sender, bytes(payload))
+
+    async def publish_hello(self, hello: bytes) -> None:
+        """Announce this peer (retained), now and after every reconnect."""
+        self.hello = hello
+        if self._client is not None:
+            with contextlib.suppress(aiomqtt.MqttError):
+                await self._client.publish(f"{self.prefix}/hello/{self.address}", hello, qos=1, retain=True)
+
+    async def send(self, to: Address, data: bytes) -> bool:
+        client = self._client
+        if client is None or len(data) > self.settings.max_frame:
+            return False
+        try:
+            await client.publish(f"{self.prefix}/inbox/{to}/{self.address}", data, qos=1)
+        except aiomqtt.MqttError:
+            return False
+        return True
+
+    def strike(self, peer: Address) -> None:
+        self.limiter.strike(peer, time.monotonic())
+
+    def banned(self) -> list[str]:
+        return [str(p) for p in self.limiter.banned_peers(time.monotonic())]
+
+    def learn(self, peer: str, addrs: list[str]) -> None:
+        """Nothing to remember: every peer is reached through the broker."""

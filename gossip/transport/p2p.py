@@ -1,0 +1,237 @@
+"""libp2p transport: signed frames over a direct stream protocol, Noise-secured, on py-libp2p.
+
+Frames go over `/loragossip/update/1.0.0`: one long-lived stream per neighbour and direction,
+each frame length-prefixed (`framing`) and bounded before its body is read. gossipsub is not
+used for updates: it caps messages at 1 MiB, and an adapter update is larger.
+
+The host's key *is* the peer's identity key, so the remote peer id that Noise authenticates
+is the same id that signs the wire envelopes; rate limits and bans apply to that id and
+cannot be dodged by reconnecting. py-libp2p runs on trio, in its own thread (`TrioThread`);
+frames reach the node on its asyncio loop, through a bounded queue of pending bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+
+import multiaddr
+import trio
+from libp2p import new_host
+from libp2p.crypto.ed25519 import create_new_key_pair
+from libp2p.network.stream.exceptions import StreamError
+from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import info_from_p2p_addr
+
+from gossip.identity import Identity
+from gossip.transport import Address, Handler
+from gossip.transport.framing import HEADER_BYTES, FrameError, header, parse_header
+from gossip.transport.ratelimit import RateLimiter
+from gossip.transport.settings import NetSettings
+from gossip.transport.trio_thread import TrioThread
+
+log = logging.getLogger(__name__)
+PROTOCOL = "/loragossip/update/1.0.0"
+
+
+class PendingBytes:
+    """Bytes handed to the node's loop and not yet handled: the bound that stops a flood from piling up."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.value = 0
+        self._lock = threading.Lock()
+
+    def reserve(self, size: int) -> bool:
+        with self._lock:
+            if self.value + size > self.limit:
+                return False
+            self.value += size
+            return True
+
+    def release(self, size: int) -> None:
+        with self._lock:
+            self.value -= size
+
+
+async def _read_exactly(stream, size: int) -> bytes:
+    parts, missing = [], size
+    while missing:
+        chunk = await stream.read(min(missing, 1 << 20))
+        if not chunk:
+            raise StreamError("stream ended inside a frame")
+        parts.append(chunk)
+        missing -= len(chunk)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+class Libp2pTransport:
+    """`Transport` over libp2p. Addresses are peer ids in text form (`12D3KooW...`)."""
+
+    def __init__(self, identity: Identity, listen: str = "/ip4/127.0.0.1/tcp/0",
+                 settings: NetSettings | None = None) -> None:
+        self.identity = identity
+        self.address: Address = identity.peer_id_str
+        self.listen = multiaddr.Multiaddr(listen)
+        self.settings = settings or NetSettings()
+        self.limiter = RateLimiter(self.settings.rate)
+        self._limiter_lock = threading.Lock()  # used from the trio thread and the node's loop
+        self.pending = PendingBytes(self.settings.max_pending_bytes)
+        self.dropped: Counter[str] = Counter()   # frames refused by the transport, by reason
+        self.addrs: list[str] = []
+        self._handler: Handler | None = None
+        self._trio = TrioThread(f"libp2p-{self.address[-6:]}")
+        self._host = None
+        self._out: dict[str, object] = {}
+        self._locks: dict[str, trio.Lock] = {}
+        self._loop = None
+
+    # lifecycle ---------------------------------------------------------------------------------
+    async def start(self) -> None:
+        import asyncio
+
+        self._loop = asyncio.get_running_loop()
+        await self._trio.start(self._serve)
+        log.info("libp2p listening on %s", ", ".join(self.addrs))
+
+    async def _serve(self, nursery: trio.Nursery, ready) -> None:
+        host = new_host(key_pair=create_new_key_pair(self.identity.seed))
+        async with host.run(listen_addrs=[self.listen]):
+            self._host = host
+            host.set_stream_handler(PROTOCOL, self._on_stream)
+            self.addrs = [str(a) for a in host.get_addrs()]
+            ready()
+            await trio.sleep_forever()
+
+    async def stop(self) -> None:
+        await self._trio.stop()
+
+    def set_handler(self, handler: Handler) -> None:
+        self._handler = handler
+
+    # peers -------------------------------------------------------------------------------------
+    def learn(self, peer: str, addrs: list[str]) -> None:
+        """Remember where a peer listens (from a bootstrap address, a hello or a shuffle)."""
+        parsed = []
+        for addr in addrs:
+            try:
+                parsed.append(multiaddr.Multiaddr(addr.split("/p2p/")[0]))
+            except Exception:
+                log.debug("ignored unparsable address %r for %s", addr, peer)
+        if parsed and self._host is not None:
+            self._trio.call_soon(self._host.get_peerstore().add_addrs, ID.from_base58(peer), parsed, 0)
+
+    async def connect(self, full_addr: str) -> str:
+        """Dial a `/ip4/.../tcp/.../p2p/<id>` address; returns the peer id it names."""
+        info = info_from_p2p_addr(multiaddr.Multiaddr(full_addr))
+
+        async def dial() -> None:
+            with trio.fail_after(self.settings.dial_timeout):
+                await self._host.connect(info)  # type: ignore[union-attr]
+
+        await self._trio.call(dial)
+        return info.peer_id.to_base58()
+
+    def banned(self) -> list[str]:
+        with self._limiter_lock:
+            return [str(p) for p in self.limiter.banned_peers(time.monotonic())]
+
+    def strike(self, peer: Address) -> None:
+        """The node rejected a message from `peer`; enough of these disconnect and ban it."""
+        with self._limiter_lock:
+            banned = self.limiter.strike(peer, time.monotonic())
+        if banned:
+            self._trio.call_soon(self._disconnect_soon, str(peer))
+
+    def _disconnect_soon(self, peer: str) -> None:
+        """In the trio thread: close every connection to a banned peer."""
+        log.warning("peer %s banned for %.0f s: too many bad or excess frames", peer, self.settings.rate.ban_seconds)
+        if self._trio.running and self._host is not None:
+            self._out.pop(peer, None)
+            self._trio._nursery.start_soon(self._host.disconnect, ID.from_base58(peer))  # type: ignore[union-attr]
+
+    # sending -----------------------------------------------------------------------------------
+    async def send(self, to: Address, data: bytes) -> bool:
+        if len(data) > self.settings.max_frame:
+            return False
+        try:
+            return await self._trio.call(self._send, str(to), data)
+        except ConnectionError:
+            return False
+
+    async def _send(self, to: str, data: bytes) -> bool:
+        lock = self._locks.setdefault(to, trio.Lock())
+        async with lock:
+            for _attempt in range(2):  # a cached stream may have died: one fresh stream, then give up
+                stream = self._out.get(to)
+                try:
+                    if stream is None:
+                        with trio.fail_after(self.settings.dial_timeout):
+                            stream = await self._host.new_stream(ID.from_base58(to), [PROTOCOL])  # type: ignore[union-attr]
+                        self._out[to] = stream
+                    with trio.fail_after(self.settings.send_timeout):
+                        await stream.write(header(len(data)))
+                        await stream.write(data)
+                    return True
+                except (Exception, trio.TooSlowError) as exc:
+                    self._out.pop(to, None)
+                    log.debug("send to %s failed: %s: %s", to, type(exc).__name__, exc)
+        return False
+
+    # receiving ---------------------------------------------------------------------------------
+    async def _on_stream(self, stream) -> None:
+        peer = stream.muxed_conn.peer_id.to_base58()
+        try:
+            while True:
+                try:
+                    head = await _read_exactly(stream, HEADER_BYTES)
+                except StreamError:
+                    return  # the sender closed the stream between frames: normal
+                if not self._admit(peer, head):
+                    await stream.reset()
+                    return
+                length = parse_header(head, self.settings.max_frame)
+                if not self.pending.reserve(length):
+                    self.dropped["queue_full"] += 1
+                    await stream.reset()
+                    return
+                try:
+                    with trio.fail_after(self.settings.read_timeout):
+                        data = await _read_exactly(stream, length)
+                except BaseException:
+                    self.pending.release(length)
+                    raise
+                self._loop.call_soon_threadsafe(self._deliver, peer, data)  # type: ignore[union-attr]
+        except (StreamError, trio.TooSlowError) as exc:
+            log.debug("stream from %s ended: %s", peer, exc)
+        finally:
+            await stream.close()
+
+    def _admit(self, peer: str, head: bytes) -> bool:
+        """Bound and rate-check one frame from its header; a refusal is a strike (and maybe a ban)."""
+        now = time.monotonic()
+        with self._limiter_lock:
+            if self.limiter.banned(peer, now):
+                reason, newly_banned = "banned", False
+            else:
+                try:
+                    length = parse_header(head, self.settings.max_frame)
+                except FrameError:
+                    reason, newly_banned = "oversized", self.limiter.strike(peer, now)
+                else:
+                    if self.limiter.allow(peer, length, now):
+                        return True
+                    reason, newly_banned = "rate_limited", self.limiter.banned(peer, now)
+        self.dropped[reason] += 1
+        if newly_banned:
+            self._disconnect_soon(peer)
+        return False
+
+    def _deliver(self, peer: str, data: bytes) -> None:
+        try:
+            if self._handler is not None:
+                self._handler(peer, data)
+        finally:
+            self.pending.release(len(data))

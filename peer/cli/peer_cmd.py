@@ -1,0 +1,80 @@
+"""`loragossip peer`: run one peer daemon until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from pathlib import Path
+
+from peer.cli.errors import CommandError
+
+
+def add_peer_arguments(parser: argparse.ArgumentParser, *, joining: bool = False) -> None:
+    """The daemon's options; `testnet join` shares them, taking genesis and transport from its testnet."""
+    parser.add_argument("--genesis", type=Path, required=not joining, help="the network's genesis TOML")
+    parser.add_argument("--data", type=Path, help="this peer's private data: a .safetensors shard "
+                        "(`loragossip data split` writes them); default: a demo shard of the built-in pool")
+    parser.add_argument("--workload-data", type=Path, help="text workloads: folder with train.tsv/dev.tsv")
+    parser.add_argument("--listen", default="/ip4/127.0.0.1/tcp/0",
+                        help="libp2p: listen multiaddr; mqtt without --broker: where the embedded broker "
+                             "listens (default %(default)s; port 0 picks a free one)")
+    parser.add_argument("--bootstrap", action="append", default=[], metavar="ADDR",
+                        help="a peer to join through: /ip4/H/tcp/P/p2p/ID (libp2p) or mqtt://H:P (the broker); "
+                             "repeatable")
+    parser.add_argument("--transport", choices=("libp2p", "mqtt"), default=None if joining else "libp2p",
+                        help="default: the testnet's" if joining else "default %(default)s")
+    parser.add_argument("--broker", help="mqtt: an external broker, mqtt://[user:pass@]host:port or mqtts://...")
+    parser.add_argument("--state-dir", type=Path, help="identity key, checkpoints, known peers (default ./peer-state)")
+    parser.add_argument("--status-port", type=int, default=0, help="local HTTP port of /status (0: any free)")
+    parser.add_argument("--eval-every", type=int, default=5, help="rounds between evaluations (default 5)")
+    parser.add_argument("--round-seconds", type=float, default=1.0, help="minimum length of a round (default 1)")
+    parser.add_argument("--rounds", type=int, help="stop after this many rounds (default: run until a signal)")
+    parser.add_argument("--init", choices=("shared", "own"), default="shared",
+                        help="trainable part from the genesis seed (shared) or this peer's own seed")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when present)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("peer", help="run a peer daemon (libp2p or MQTT) until SIGINT/SIGTERM",
+                            description="Trains a LoRA adapter on local data and gossips it with the peers of "
+                                        "the network named by the genesis. Logs are JSON lines on stderr; "
+                                        "status is JSON at the printed http://127.0.0.1:PORT/status.")
+    add_peer_arguments(parser)
+    parser.set_defaults(run=_run)
+
+
+def options_from(args: argparse.Namespace, state_dir: Path):
+    from peer.daemon import DaemonOptions
+
+    if args.eval_every < 1 or args.round_seconds < 0 or (args.rounds is not None and args.rounds < 1):
+        raise CommandError("--eval-every and --rounds must be >= 1, --round-seconds >= 0")
+    return DaemonOptions(
+        genesis=args.genesis, state_dir=state_dir, data=args.data, workload_data=args.workload_data,
+        listen=args.listen, bootstrap=list(args.bootstrap), transport=args.transport, broker=args.broker,
+        status_port=args.status_port, eval_every=args.eval_every, round_seconds=args.round_seconds,
+        rounds=args.rounds, init=args.init, device=args.device)
+
+
+def run_daemon(options) -> int:
+    """Build and run a daemon; every error a user can fix becomes a CommandError with its message."""
+    from gossip.identity import IdentityError
+    from peer.daemon import Daemon
+    from peer.genesis import GenesisError
+    from peer.logs import setup_json_logging
+    from peer.workloads import WorkloadError
+
+    setup_json_logging(min(logging.getLogger().level, logging.INFO))
+    try:
+        daemon = Daemon(options)
+    except (GenesisError, WorkloadError, IdentityError, ValueError, OSError) as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"peer {daemon.identity.peer_id_str} starting; state in {options.state_dir}", flush=True)
+    try:
+        return asyncio.run(daemon.run())
+    except OSError as exc:  # a port in use, a broker that refuses us
+        raise CommandError(str(exc)) from exc
+
+
+def _run(args: argparse.Namespace) -> int:
+    return run_daemon(options_from(args, args.state_dir or Path("peer-state")))

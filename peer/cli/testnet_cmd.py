@@ -1,0 +1,159 @@
+"""`loragossip testnet up|join|status|down`: a local network of peer processes on loopback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+from peer.cli.errors import CommandError
+from peer.cli.peer_cmd import add_peer_arguments, options_from, run_daemon
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("testnet", help="start, join, inspect and stop a local testnet",
+                            description="A bootstrap peer and N peers as processes on 127.0.0.1, with their "
+                                        "genesis, keys, data shards, state and logs in one directory.")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    p_up = verbs.add_parser("up", help="start a bootstrap peer and N peers; print how to join")
+    p_up.add_argument("--peers", type=int, default=3, help="peers besides the bootstrap peer (default 3)")
+    p_up.add_argument("--transport", choices=("libp2p", "mqtt"), default="libp2p",
+                      help="mqtt: the bootstrap peer hosts an embedded broker (default %(default)s)")
+    p_up.add_argument("--genesis", type=Path, help="genesis TOML (default: the documented default genesis)")
+    p_up.add_argument("--partition", choices=("iid", "dirichlet", "pathological"), default="iid",
+                      help="how the workload's pool is split among the peers (default iid)")
+    p_up.add_argument("--alpha", type=float, default=0.5, help="dirichlet alpha (default 0.5)")
+    p_up.add_argument("--round-seconds", type=float, default=1.0, help="minimum round length (default 1)")
+    p_up.add_argument("--init", choices=("shared", "own"), default="shared", help="trainable-part init")
+    _add_dir(p_up)
+    p_up.set_defaults(run=_up)
+
+    p_join = verbs.add_parser("join", help="run a peer that joins a testnet (foreground unless --background)",
+                              description="Joins the network named by --genesis through --bootstrap; both "
+                                          "default to those of the testnet in --dir.")
+    add_peer_arguments(p_join, joining=True)
+    p_join.add_argument("--background", action="store_true", help="start it as a process of the testnet")
+    _add_dir(p_join)
+    p_join.set_defaults(run=_join)
+
+    p_status = verbs.add_parser("status", help="a table of every peer of the testnet")
+    p_status.add_argument("--json", action="store_true", help="print the raw status objects")
+    _add_dir(p_status)
+    p_status.set_defaults(run=_status)
+
+    p_down = verbs.add_parser("down", help="stop every peer: SIGTERM (final checkpoint), then SIGKILL")
+    p_down.add_argument("--timeout", type=float, default=20.0, help="seconds before SIGKILL (default 20)")
+    _add_dir(p_down)
+    p_down.set_defaults(run=_down)
+
+
+def _add_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dir", type=Path, default=Path("testnet"), help="testnet directory (default ./testnet)")
+
+
+def _up(args: argparse.Namespace) -> int:
+    from peer.genesis import GenesisError, default_genesis_text
+    from peer.testnet import TestnetError, up
+
+    if args.peers < 1:
+        raise CommandError("--peers must be at least 1")
+    try:
+        text = args.genesis.read_text() if args.genesis else default_genesis_text()
+        testnet = up(args.dir, args.peers, args.transport, genesis_text=text, partition=args.partition,
+                     alpha=args.alpha, peer_args=["--round-seconds", str(args.round_seconds), "--init", args.init])
+    except (TestnetError, GenesisError, OSError, ValueError) as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"testnet up in {args.dir}: {len(testnet.peers)} peers over {testnet.transport}")
+    print(f"  genesis:   {testnet.genesis}")
+    print(f"  bootstrap: {testnet.bootstrap}")
+    print(f"join it:     loragossip testnet join --dir {args.dir}   (or --genesis {testnet.genesis} "
+          f"--bootstrap {testnet.bootstrap}{' --transport mqtt' if testnet.transport == 'mqtt' else ''})")
+    print(f"watch it:    loragossip testnet status --dir {args.dir}")
+    print(f"stop it:     loragossip testnet down --dir {args.dir}")
+    return 0
+
+
+def _join(args: argparse.Namespace) -> int:
+    from peer.testnet import Testnet, TestnetError, join_background
+
+    testnet = None
+    if (args.dir / "testnet.json").exists():
+        testnet = Testnet.load(args.dir)
+        args.genesis = args.genesis or Path(testnet.genesis)
+        args.bootstrap = args.bootstrap or [testnet.bootstrap]
+        args.transport = args.transport or testnet.transport
+    args.transport = args.transport or "libp2p"
+    if args.genesis is None or not args.bootstrap:
+        raise CommandError(f"no testnet in {args.dir}: give --genesis and --bootstrap")
+    if args.background:
+        if testnet is None:
+            raise CommandError("--background needs a testnet directory (--dir) to record the peer in")
+        arguments = _peer_arguments(args)
+        try:
+            peer = join_background(testnet, arguments)
+        except TestnetError as exc:
+            raise CommandError(str(exc)) from exc
+        print(f"joined as {peer.name} (pid {peer.pid}); log {peer.log}")
+        return 0
+    state_dir = args.state_dir or args.dir / "peers" / "join-foreground"
+    return run_daemon(options_from(args, state_dir))
+
+
+def _peer_arguments(args: argparse.Namespace) -> list[str]:
+    out = ["--genesis", str(args.genesis), "--transport", args.transport, "--listen", args.listen,
+           "--eval-every", str(args.eval_every), "--round-seconds", str(args.round_seconds), "--init", args.init]
+    for flag, value in (("--data", args.data), ("--workload-data", args.workload_data), ("--broker", args.broker),
+                        ("--rounds", args.rounds), ("--device", args.device)):
+        if value is not None:
+            out += [flag, str(value)]
+    for address in args.bootstrap:
+        out += ["--bootstrap", address]
+    return out
+
+
+def _fmt(value: object, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from peer.testnet import Testnet, TestnetError, peer_status
+
+    try:
+        testnet = Testnet.load(args.dir)
+    except TestnetError as exc:
+        raise CommandError(str(exc)) from exc
+    rows = [peer_status(p) for p in testnet.peers]
+    if args.json:
+        print(json.dumps(rows, indent=1, sort_keys=True))
+        return 0
+    print(f"testnet {args.dir} ({testnet.transport}), bootstrap {testnet.bootstrap}")
+    header = ("name", "peer", "pid", "state", "round", "nbrs", "acc", "sent MB", "recv MB", "rejected", "banned")
+    table = [header]
+    for r in rows:
+        state = "up" if r["alive"] else "down"
+        table.append((r["name"], str(r.get("peer_id", ""))[-8:], str(r["pid"]), state if "error" not in r else "?",
+                      _fmt(r.get("round")), _fmt(r.get("neighbours")), _fmt(r.get("accuracy")),
+                      _fmt(r.get("bytes_sent", 0) / 1e6 if r["alive"] else None, 2),
+                      _fmt(r.get("bytes_received", 0) / 1e6 if r["alive"] else None, 2),
+                      _fmt(sum(r.get("rejected", {}).values()) if r["alive"] else None),
+                      _fmt(len(r.get("banned", [])) if r["alive"] else None)))
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    from peer.testnet import Testnet, TestnetError, stop
+
+    try:
+        testnet = Testnet.load(args.dir)
+    except TestnetError as exc:
+        raise CommandError(str(exc)) from exc
+    graceful, killed = stop(testnet, args.timeout)
+    print(f"stopped {len(graceful)} peers gracefully" + (f", killed {', '.join(killed)}" if killed else ""))
+    return 0

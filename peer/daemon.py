@@ -1,0 +1,242 @@
+"""The peer daemon: one `PeerNode` on a real transport, until SIGINT/SIGTERM.
+
+It wires what the simulator wires differently: a libp2p or MQTT transport instead of the
+memory one, a Cyclon membership instead of a fixed graph, the real clock, a state directory
+(identity key, checkpoints, known peers, `daemon.json`), a status endpoint and a reachability
+check. On a signal it lets the running round finish (bounded), waits for a training step still
+in its thread, writes a final checkpoint and closes the transport. A restart with the same
+state directory resumes from the newest checkpoint; a `kill -9` loses at most one round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gossip import wire
+from gossip.identity import Identity
+from gossip.transport.broker import EmbeddedBroker, parse_broker_url
+from gossip.transport.settings import NetSettings
+from peer import reachability
+from peer.adapters import Adapter
+from peer.checkpoint import CheckpointStore, write_json_atomic
+from peer.data import TensorData, partition
+from peer.device import pick_device
+from peer.genesis import load_genesis
+from peer.membership import Membership, MembershipSettings
+from peer.node import PeerNode
+from peer.settings import NodeSettings
+from peer.shards import load_shard
+from peer.status_http import StatusServer
+from peer.trainer import Trainer
+from peer.workloads import Workload, build_workload
+
+log = logging.getLogger("loragossip.daemon")
+TRANSPORTS = ("libp2p", "mqtt")
+DEMO_SHARDS = 8
+NOT_STRUCK = {"replay"}  # QoS-1 redelivery and retained hellos repeat messages honestly
+
+
+@dataclass
+class DaemonOptions:
+    genesis: Path
+    state_dir: Path
+    data: Path | None = None            # the peer's private shard (safetensors); None: a demo shard
+    workload_data: Path | None = None   # text workloads: the folder with the TSV files
+    listen: str = "/ip4/127.0.0.1/tcp/0"
+    bootstrap: list[str] = field(default_factory=list)
+    transport: str = "libp2p"
+    broker: str | None = None           # mqtt: an external broker; None: bootstrap URL or embedded
+    status_host: str = "127.0.0.1"
+    status_port: int = 0
+    eval_every: int = 5                 # rounds between evaluations
+    eval_samples: int = 1000
+    round_seconds: float = 1.0          # a round lasts at least this long (no busy loop when alone)
+    rounds: int | None = None           # stop after this many rounds (tests, benchmarks)
+    init: str = "shared"                # shared | own (each peer's trainable part from its own seed)
+    device: str | None = None
+    shuffle_period: float = 5.0
+    shutdown_grace: float = 10.0
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no NaN: a metric not measured yet is null."""
+    return value if value == value and abs(value) != float("inf") else None
+
+
+def _seed_from(identity: Identity, purpose: str) -> int:
+    return int.from_bytes(hashlib.sha256(identity.seed + purpose.encode()).digest()[:8], "little")
+
+
+def _demo_shard(workload: Workload, identity: Identity) -> TensorData:
+    shares = partition(workload.train.labels.numpy(), DEMO_SHARDS, "iid", seed=0)
+    return workload.train.subset(shares[_seed_from(identity, "demo-shard") % DEMO_SHARDS])
+
+
+class Daemon:
+    def __init__(self, options: DaemonOptions) -> None:
+        o = self.options = options
+        if o.transport not in TRANSPORTS:
+            raise ValueError(f"--transport {o.transport!r}: expected one of {', '.join(TRANSPORTS)}")
+        if o.init not in ("shared", "own"):
+            raise ValueError(f"--init {o.init!r}: expected shared or own")
+        o.state_dir.mkdir(parents=True, exist_ok=True)
+        self.genesis = load_genesis(o.genesis)
+        self.identity = Identity.load_or_create(o.state_dir / "identity.key")
+        self.workload = build_workload(self.genesis, o.workload_data)
+        if o.data is not None:
+            data = load_shard(o.data, self.workload)
+        else:
+            data = _demo_shard(self.workload, self.identity)
+            log.warning("no --data given: training on a demo shard of the built-in %s pool", self.workload.name)
+        self.test = self.workload.test.subset(range(min(o.eval_samples, len(self.workload.test))))
+        adapter = Adapter(self.workload.build_base(), self.genesis)
+        if o.init == "own":
+            adapter.reinit_trainable(_seed_from(self.identity, "init"))
+        self.trainer = Trainer(adapter, data, self.genesis.training, pick_device(o.device),
+                               _seed_from(self.identity, "batches"))
+        self.broker: EmbeddedBroker | None = None
+        self.transport = self._make_transport()
+        self.membership = Membership(
+            self.identity.peer_id_str, self.transport, [] if o.transport == "mqtt" else o.bootstrap,
+            settings=MembershipSettings(shuffle_period=o.shuffle_period), state_file=o.state_dir / "peers.json",
+            seed=_seed_from(self.identity, "membership"))
+        self.node = PeerNode(self.genesis, self.identity, self.trainer, self.transport, self.membership,
+                             settings=NodeSettings(train_in_thread=True),
+                             checkpoints=CheckpointStore(o.state_dir / "checkpoints"),
+                             seed=_seed_from(self.identity, "node"),
+                             on_control=self.membership.on_control, on_reject=self._on_reject)
+        self.membership.send = self.node.send
+        self.status_server = StatusServer(self.status, o.status_host, o.status_port)
+        self.accuracy = float("nan")
+        self.eval_round = -1
+        self.resumed_from: int | None = None
+        self.problems: list[str] = []
+        self.started = time.time()
+        self.stop = asyncio.Event()
+
+    def _make_transport(self) -> Any:
+        o = self.options
+        settings = NetSettings()
+        if o.transport == "libp2p":
+            from gossip.transport.p2p import Libp2pTransport
+
+            return Libp2pTransport(self.identity, o.listen, settings)
+        from gossip.transport.mqtt import MqttTransport
+
+        given = o.broker or next((b for b in o.bootstrap if b.startswith(("mqtt://", "mqtts://"))), None)
+        if given is None:  # no broker named: this peer hosts one on its --listen address
+            endpoint = reachability.tcp_endpoint(o.listen) or ("127.0.0.1", 0)
+            self.broker = EmbeddedBroker(endpoint[0], endpoint[1])
+            url = self.broker.url
+        else:
+            url = parse_broker_url(given)
+        return MqttTransport(self.identity.peer_id_str, self.genesis.network_id, url, settings)
+
+    def _on_reject(self, address: Any, reason: str) -> None:
+        if reason not in NOT_STRUCK:
+            self.transport.strike(address)
+
+    # status ------------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        status = self.node.status()
+        status.update(
+            accuracy=_finite(self.accuracy), loss=_finite(self.node.last_loss), eval_round=self.eval_round,
+            transport=self.options.transport,
+            addrs=self.transport.addrs, neighbour_ids=self.membership.neighbours(),
+            dropped=dict(self.transport.dropped), banned=self.transport.banned(), rejoins=self.membership.rejoins,
+            reconnects=getattr(self.transport, "reconnects", 0), resumed_from_round=self.resumed_from,
+            reachability=self.problems or "ok", uptime_s=round(time.time() - self.started, 1),
+            network_id=self.genesis.network_id.hex(), pid=os.getpid())
+        return status
+
+    def _write_daemon_file(self, state: str) -> None:
+        write_json_atomic(self.options.state_dir / "daemon.json", {
+            "state": state, "pid": os.getpid(), "peer_id": self.identity.peer_id_str,
+            "addrs": self.transport.addrs, "status_url": self.status_server.url,
+            "transport": self.options.transport, "network_id": self.genesis.network_id.hex()})
+
+    # the loop ----------------------------------------------------------------------------------
+    async def _rounds(self) -> None:
+        o = self.options
+        while not self.stop.is_set():
+            started = time.monotonic()
+            await self.node.run_round()
+            self.membership.round = self.node.round
+            if self.node.round % o.eval_every == 0:
+                _, self.accuracy = await asyncio.to_thread(self.trainer.evaluate, self.test)
+                self.eval_round = self.node.round
+            log.info("round", extra={
+                "round": self.node.round, "loss": _finite(self.node.last_loss), "accuracy": _finite(self.accuracy),
+                "received": self.node.messages_received, "neighbours": len(self.membership.neighbours()),
+                "window_s": round(self.node.window(), 3)})
+            if o.rounds is not None and self.node.round >= o.rounds:
+                self.stop.set()
+            pause = o.round_seconds - (time.monotonic() - started)
+            if pause > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), pause)
+
+    async def _announce(self) -> None:
+        """MQTT: a retained, signed hello on the broker is how others discover this peer."""
+        publish = getattr(self.transport, "publish_hello", None)
+        if publish is not None:
+            envelope = self.node.next_envelope("hello", self.membership.hello_body())
+            await publish(wire.encode(envelope, self.identity))
+
+    async def run(self) -> int:
+        o = self.options
+        if self.node.restore_checkpoint():
+            self.resumed_from = self.node.round
+            log.info("resumed from checkpoint", extra={"round": self.node.round})
+        if self.broker is not None:
+            await self.broker.start()
+        await self.transport.start()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.stop.set)
+        try:
+            self.problems = await reachability.check(self.transport.addrs, o.bootstrap)
+            for problem in self.problems:
+                log.warning("reachability: %s", problem)
+            await self._announce()
+            await self.status_server.start()
+            self._write_daemon_file("running")
+            log.info("peer started", extra={"peer_id": self.identity.peer_id_str, "addrs": self.transport.addrs,
+                                            "status_url": self.status_server.url,
+                                            "network_id": self.genesis.network_id.hex()})
+            rounds = asyncio.create_task(self._rounds(), name="rounds")
+            upkeep = asyncio.create_task(self.membership.maintain(), name="membership")
+            stopped = asyncio.create_task(self.stop.wait())
+            await asyncio.wait([rounds, stopped], return_when=asyncio.FIRST_COMPLETED)
+            upkeep.cancel()
+            if not rounds.done():
+                done, _ = await asyncio.wait([rounds], timeout=o.shutdown_grace)
+                if not done:
+                    rounds.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await rounds  # re-raises a failure of the round loop
+            with contextlib.suppress(asyncio.CancelledError):
+                await upkeep
+        finally:
+            await self._shutdown()
+        return 0
+
+    async def _shutdown(self) -> None:
+        await self.node.idle()
+        self.node.save_checkpoint()
+        self.membership.save()
+        await self.status_server.stop()
+        await self.transport.stop()
+        if self.broker is not None:
+            await self.broker.stop()
+        self._write_daemon_file("stopped")
+        log.info("peer stopped after a final checkpoint", extra={"round": self.node.round})

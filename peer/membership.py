@@ -1,0 +1,198 @@
+"""Who a daemon talks to: a Cyclon view kept fresh by real `hello` and `shuffle` messages.
+
+- A `hello` carries the sender's listen addresses. Receiving one puts the sender in the view;
+  a first contact is answered with a hello, so a bootstrap peer and a newcomer learn each other.
+- Every `shuffle_period` the peer starts a Cyclon shuffle with the oldest entry of its view
+  (`topology.cyclon`); the answer is a `shuffle_reply`. A departed peer never answers, so it
+  drops out of every view within a few shuffles.
+- With an empty view the peer goes back to its bootstrap list (and, on MQTT, to the broker's
+  retained hellos) and says hello again.
+Known peers and their addresses are saved to `peers.json` in the state directory, so a
+restarted peer rejoins even when its bootstrap peers have gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from gossip import wire
+from gossip.errors import DecodeError
+from gossip.identity import IdentityError, peer_id_from_str, peer_id_to_str, public_from_peer_id
+from gossip.payloads import ViewEntry, decode_hello, decode_view, encode_hello, encode_view
+from gossip.transport import Address
+from peer.checkpoint import write_json_atomic
+from topology.cyclon import CyclonView
+
+log = logging.getLogger(__name__)
+SendFn = Callable[[Address, str, bytes], Awaitable[bool]]
+
+
+class Discovery(Protocol):
+    """What membership needs of a transport beyond sending."""
+
+    addrs: list[str]
+
+    def learn(self, peer: str, addrs: list[str]) -> None: ...
+
+
+@dataclass(frozen=True)
+class MembershipSettings:
+    view_size: int = 20          # Cyclon c
+    shuffle_length: int = 8      # Cyclon l
+    shuffle_period: float = 5.0  # seconds between shuffles
+    reply_timeout: float = 10.0  # an unanswered shuffle is forgotten after this
+
+
+def split_bootstrap(address: str) -> tuple[str, str]:
+    """`/ip4/.../tcp/.../p2p/<id>` → (peer id, address); ValueError when it names no peer id."""
+    head, sep, peer = address.rpartition("/p2p/")
+    if not sep or not head:
+        raise ValueError(f"bootstrap address {address!r} must end in /p2p/<peer id>")
+    peer_id_from_str(peer)  # raises IdentityError (a ValueError) for a malformed id
+    return peer, address
+
+
+class Membership:
+    def __init__(self, self_id: str, transport: Discovery, bootstrap: list[str], *,
+                 settings: MembershipSettings | None = None, state_file: Path | None = None,
+                 seed: int = 0) -> None:
+        self.self_id = self_id
+        self.transport = transport
+        self.settings = settings or MembershipSettings()
+        s = self.settings
+        self.view: CyclonView[str] = CyclonView(self_id, s.view_size, s.shuffle_length, np.random.default_rng(seed))
+        self.addrs: dict[str, list[str]] = {}
+        self.bootstrap = [split_bootstrap(a) for a in bootstrap]
+        self.state_file = state_file
+        self.send: SendFn | None = None
+        self.round = 0
+        self._pending: dict[str, tuple[list[tuple[str, int]], float]] = {}
+        self._tasks: set[asyncio.Task[bool]] = set()
+        self.rejoins = 0
+        self._load()
+
+    # Sampler -----------------------------------------------------------------------------------
+    def neighbours(self) -> list[Address]:
+        return list(self.view.peers())
+
+    def targets(self, k: int) -> list[Address]:
+        return list(self.view.sample(k))
+
+    # knowledge ---------------------------------------------------------------------------------
+    def learn(self, peer: str, addrs: list[str]) -> None:
+        if peer == self.self_id:
+            return
+        if addrs:
+            self.addrs[peer] = addrs[:4]
+            self.transport.learn(peer, addrs[:4])
+        elif peer not in self.addrs:
+            self.addrs[peer] = []
+
+    def _load(self) -> None:
+        if self.state_file is None or not self.state_file.exists():
+            return
+        try:
+            known = json.loads(self.state_file.read_text())
+            for peer, addrs in known.items():
+                peer_id_from_str(peer)
+                self.addrs[peer] = [str(a) for a in addrs][:4]
+        except (ValueError, AttributeError, TypeError) as exc:
+            log.warning("ignoring unreadable %s: %s", self.state_file, exc)
+
+    def save(self) -> None:
+        if self.state_file is not None:
+            known = {p: self.addrs.get(p, []) for p in self.view.peers()}
+            write_json_atomic(self.state_file, known)
+
+    # messages ----------------------------------------------------------------------------------
+    def _spawn(self, to: Address, kind: str, body: bytes) -> None:
+        if self.send is None:
+            return
+        task = asyncio.get_running_loop().create_task(self.send(to, kind, body))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def hello_body(self) -> bytes:
+        return bytes(encode_hello(self.transport.addrs, self.round))
+
+    def on_control(self, envelope: wire.Envelope, address: Address) -> None:
+        """The node's hook for `hello`, `shuffle` and `shuffle_reply`; raises DecodeError for bad bodies."""
+        sender = peer_id_to_str(envelope.sender)
+        if envelope.kind == "hello":
+            addrs, _ = decode_hello(envelope.body)
+            first_contact = sender not in self.addrs
+            self.learn(sender, addrs)
+            self.view.add(sender)
+            if first_contact:
+                self._spawn(sender, "hello", self.hello_body())
+        elif envelope.kind == "shuffle":
+            received = self._entries(decode_view(envelope.body))
+            reply = self.view.answer_shuffle(sender, received)
+            self._spawn(sender, "shuffle_reply", self._view_body(reply))
+        elif envelope.kind == "shuffle_reply":
+            pending = self._pending.pop(sender, None)
+            if pending is None:
+                raise DecodeError("unsolicited", "a shuffle reply nobody asked for")
+            self.view.finish_shuffle(pending[0], self._entries(decode_view(envelope.body)))
+            # It answered, so it is alive: keep it when there is room. Plain Cyclon drops it
+            # (the target's entry moved to the other side), which starves the views of small networks.
+            self.view.add(sender)
+
+    def _entries(self, view: list[ViewEntry]) -> list[tuple[str, int]]:
+        entries = []
+        for entry in view:
+            try:
+                public_from_peer_id(entry.peer)
+            except IdentityError:
+                continue  # not an Ed25519 peer id: nobody could sign as it
+            peer = peer_id_to_str(entry.peer)
+            if entry.addr:
+                self.learn(peer, [entry.addr])
+            entries.append((peer, entry.age))
+        return entries
+
+    def _view_body(self, entries: list[tuple[str, int]]) -> bytes:
+        view = []
+        for peer, age in entries:
+            addrs = self.transport.addrs if peer == self.self_id else self.addrs.get(peer, [])
+            view.append(ViewEntry(peer_id_from_str(peer), addrs[0] if addrs else "", age))
+        return bytes(encode_view(view))
+
+    # upkeep ------------------------------------------------------------------------------------
+    def rejoin(self) -> None:
+        """No neighbours: go back to the bootstrap list and the saved peers, and say hello."""
+        self.rejoins += 1
+        candidates = [(p, [a]) for p, a in self.bootstrap] + list(self.addrs.items())
+        for peer, addrs in candidates:
+            self.learn(peer, addrs)
+            self.view.add(peer)
+            self._spawn(peer, "hello", self.hello_body())
+
+    def tick(self, now: float | None = None) -> None:
+        """One upkeep step: rejoin when alone, else start a shuffle; forget unanswered shuffles."""
+        now = time.monotonic() if now is None else now
+        for peer, (_, started) in list(self._pending.items()):
+            if now - started > self.settings.reply_timeout:
+                del self._pending[peer]
+        if not self.view.peers():
+            self.rejoin()
+            return
+        target, sent = self.view.start_shuffle()
+        if target is not None:
+            self._pending[target] = (sent, now)
+            self._spawn(target, "shuffle", self._view_body(sent))
+        self.save()
+
+    async def maintain(self) -> None:
+        while True:
+            self.tick()
+            await asyncio.sleep(self.settings.shuffle_period)

@@ -1,0 +1,193 @@
+"""A local testnet: a bootstrap peer and N peers as processes on loopback, kept in one directory.
+
+Layout of the directory (`--dir`, default ./testnet):
+  testnet.json            transport, genesis path, bootstrap address, and every peer's name/pid/paths
+  genesis.toml            the network's genesis
+  data/shard-NNN.safetensors   each peer's private share of the workload's pool
+  peers/NAME/             the peer's state dir (identity.key, checkpoints/, daemon.json) and log.jsonl
+`up` writes it, `join --background` adds to it, `status` and `down` only read it (and pids).
+Peers run in their own sessions, so `down` can signal each one's whole process group and
+nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from peer.checkpoint import write_json_atomic
+from peer.status_http import fetch_status
+
+STATE_FILE = "testnet.json"
+
+
+class TestnetError(RuntimeError):
+    """A testnet cannot be started, found or stopped; the message says what to do."""
+
+
+@dataclass
+class PeerProcess:
+    name: str
+    pid: int
+    state_dir: str
+    log: str
+
+
+@dataclass
+class Testnet:
+    directory: Path
+    transport: str
+    genesis: str
+    bootstrap: str = ""
+    peers: list[PeerProcess] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, directory: Path) -> Testnet:
+        path = directory / STATE_FILE
+        if not path.exists():
+            raise TestnetError(f"no testnet in {directory} (no {STATE_FILE}); start one with `loragossip testnet up`")
+        raw = json.loads(path.read_text())
+        return cls(directory, raw["transport"], raw["genesis"], raw["bootstrap"],
+                   [PeerProcess(**p) for p in raw["peers"]])
+
+    def save(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.directory / STATE_FILE, {
+            "transport": self.transport, "genesis": self.genesis, "bootstrap": self.bootstrap,
+            "peers": [asdict(p) for p in self.peers]})
+
+    def running(self) -> list[PeerProcess]:
+        return [p for p in self.peers if alive(p.pid)]
+
+
+def alive(pid: int) -> bool:
+    """True for a live `loragossip peer` process (a zombie or a reused pid does not count)."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False  # our own child, just reaped
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z" and b"peer" in cmdline
+
+
+def spawn_peer(directory: Path, name: str, arguments: list[str]) -> PeerProcess:
+    """Start `loragossip peer ARGUMENTS --state-dir DIR/peers/NAME` in its own session, logging to a file."""
+    state_dir = directory / "peers" / name
+    state_dir.mkdir(parents=True, exist_ok=True)
+    log = state_dir / "log.jsonl"
+    with contextlib.suppress(FileNotFoundError):
+        (state_dir / "daemon.json").unlink()  # so waiting reads this run's file, not a previous one
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "peer.cli.main", "peer", *arguments, "--state-dir", str(state_dir)],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    return PeerProcess(name, process.pid, str(state_dir), str(log))
+
+
+def wait_started(peer: PeerProcess, timeout: float = 120.0) -> dict[str, Any]:
+    """The peer's daemon.json once it runs; TestnetError with its log's tail when it died or hung."""
+    path = Path(peer.state_dir) / "daemon.json"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            info = json.loads(path.read_text())
+            if info.get("state") == "running" and info.get("pid") == peer.pid:
+                return info
+        if not alive(peer.pid):
+            break
+        time.sleep(0.2)
+    tail = Path(peer.log).read_text(errors="replace").splitlines()[-8:] if Path(peer.log).exists() else []
+    reason = "exited" if not alive(peer.pid) else f"did not start within {timeout:.0f} s"
+    raise TestnetError(f"peer {peer.name} {reason}; last log lines:\n" + "\n".join(tail))
+
+
+def peer_status(peer: PeerProcess) -> dict[str, Any]:
+    """Live status of one peer, or a row saying why there is none."""
+    row: dict[str, Any] = {"name": peer.name, "pid": peer.pid, "alive": alive(peer.pid)}
+    path = Path(peer.state_dir) / "daemon.json"
+    if row["alive"] and path.exists():
+        info = json.loads(path.read_text())
+        try:
+            row.update(fetch_status(info["status_url"]))
+        except OSError as exc:
+            row["error"] = f"status unavailable: {exc}"
+    return row
+
+
+def stop(testnet: Testnet, timeout: float = 20.0) -> tuple[list[str], list[str]]:
+    """SIGTERM every live peer's process group, SIGKILL what is left after `timeout`; (graceful, killed)."""
+    live = testnet.running()
+    for peer in live:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(peer.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(alive(p.pid) for p in live):
+        time.sleep(0.2)
+    killed = []
+    for peer in live:
+        if alive(peer.pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(peer.pid, signal.SIGKILL)
+            killed.append(peer.name)
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline and any(alive(p.pid) for p in live):
+        time.sleep(0.1)
+    return [p.name for p in live if p.name not in killed], killed
+
+
+def up(directory: Path, peers: int, transport: str, *, genesis_text: str, partition: str = "iid",
+       alpha: float = 0.5, peer_args: list[str] | None = None, timeout: float = 120.0) -> Testnet:
+    """Write genesis and shards, start the bootstrap peer, then `peers` more that join through it."""
+    from peer.genesis import load_genesis
+    from peer.shards import write_shards
+    from peer.workloads import build_workload
+
+    if (directory / STATE_FILE).exists() and Testnet.load(directory).running():
+        raise TestnetError(f"a testnet is running in {directory}; stop it with `loragossip testnet down --dir "
+                           f"{directory}` or use another --dir")
+    directory.mkdir(parents=True, exist_ok=True)
+    genesis_path = directory / "genesis.toml"
+    genesis_path.write_text(genesis_text)
+    genesis = load_genesis(genesis_path)
+    shards = write_shards(build_workload(genesis), directory / "data", peers + 1, partition, alpha=alpha,
+                          seed=genesis.network.seed)
+    common = ["--genesis", str(genesis_path), "--transport", transport, *(peer_args or [])]
+    testnet = Testnet(directory, transport, str(genesis_path))
+    try:
+        boot = spawn_peer(directory, "boot", [*common, "--data", str(shards[0])])
+        testnet.peers.append(boot)
+        testnet.save()
+        testnet.bootstrap = wait_started(boot, timeout)["addrs"][0]
+        testnet.save()
+        for i in range(1, peers + 1):
+            testnet.peers.append(spawn_peer(directory, f"peer-{i}",
+                                            [*common, "--data", str(shards[i]), "--bootstrap", testnet.bootstrap]))
+            testnet.save()
+        for peer in testnet.peers[1:]:
+            wait_started(peer, timeout)
+    except BaseException:
+        stop(testnet, timeout=10.0)  # no half-started testnet left running
+        raise
+    return testnet
+
+
+def join_background(testnet: Testnet, arguments: list[str], timeout: float = 120.0) -> PeerProcess:
+    """Start one more peer in the testnet's directory and record it, like `up` does."""
+    taken = {p.name for p in testnet.peers}
+    name = next(f"join-{i}" for i in range(1, len(taken) + 2) if f"join-{i}" not in taken)
+    peer = spawn_peer(testnet.directory, name, arguments)
+    testnet.peers.append(peer)
+    testnet.save()
+    wait_started(peer, timeout)
+    return peer
