@@ -72,13 +72,14 @@ def _finite(value: float) -> float | None:
     return value if value == value and abs(value) != float("inf") else None
 
 
-def _seed_from(identity: Identity, purpose: str) -> int:
+def seed_from(identity: Identity, purpose: str) -> int:
+    """A peer's own seed for one purpose (init, batches, ...), fixed by its key: restarts draw the same."""
     return int.from_bytes(hashlib.sha256(identity.seed + purpose.encode()).digest()[:8], "little")
 
 
 def _demo_shard(workload: Workload, identity: Identity) -> TensorData:
     shares = partition(workload.train.labels.numpy(), DEMO_SHARDS, "iid", seed=0)
-    return workload.train.subset(shares[_seed_from(identity, "demo-shard") % DEMO_SHARDS])
+    return workload.train.subset(shares[seed_from(identity, "demo-shard") % DEMO_SHARDS])
 
 
 class Daemon:
@@ -100,19 +101,19 @@ class Daemon:
         self.test = self.workload.test.subset(range(min(o.eval_samples, len(self.workload.test))))
         adapter = Adapter(self.workload.build_base(), self.genesis)
         if o.init == "own":
-            adapter.reinit_trainable(_seed_from(self.identity, "init"))
+            adapter.reinit_trainable(seed_from(self.identity, "init"))
         self.trainer = Trainer(adapter, data, self.genesis.training, pick_device(o.device),
-                               _seed_from(self.identity, "batches"))
+                               seed_from(self.identity, "batches"))
         self.broker: EmbeddedBroker | None = None
         self.transport = self._make_transport()
         self.membership = Membership(
             self.identity.peer_id_str, self.transport, [] if o.transport == "mqtt" else o.bootstrap,
             settings=MembershipSettings(shuffle_period=o.shuffle_period), state_file=o.state_dir / "peers.json",
-            seed=_seed_from(self.identity, "membership"))
+            seed=seed_from(self.identity, "membership"))
         self.node = PeerNode(self.genesis, self.identity, self.trainer, self.transport, self.membership,
                              settings=NodeSettings(train_in_thread=True),
                              checkpoints=CheckpointStore(o.state_dir / "checkpoints"),
-                             seed=_seed_from(self.identity, "node"),
+                             seed=seed_from(self.identity, "node"),
                              on_control=self.membership.on_control, on_reject=self._on_reject)
         self.membership.send = self.node.send
         self.status_server = StatusServer(self.status, o.status_host, o.status_port)

@@ -39,10 +39,13 @@ class PeerProcess:
     pid: int
     state_dir: str
     log: str
+    arguments: list[str] = field(default_factory=list)  # to restart it the same way
 
 
 @dataclass
 class Testnet:
+    __test__ = False  # not a pytest test class, despite the name
+
     directory: Path
     transport: str
     genesis: str
@@ -92,7 +95,7 @@ def spawn_peer(directory: Path, name: str, arguments: list[str]) -> PeerProcess:
         process = subprocess.Popen(
             [sys.executable, "-m", "peer.cli.main", "peer", *arguments, "--state-dir", str(state_dir)],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    return PeerProcess(name, process.pid, str(state_dir), str(log))
+    return PeerProcess(name, process.pid, str(state_dir), str(log), arguments)
 
 
 def wait_started(peer: PeerProcess, timeout: float = 120.0) -> dict[str, Any]:

@@ -1,0 +1,99 @@
+"""The libp2p transport with real hosts on 127.0.0.1: delivery, bounds, rate limits, bans, clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from gossip.identity import Identity
+from gossip.transport.p2p import Libp2pTransport
+from gossip.transport.ratelimit import RateLimits
+from gossip.transport.settings import NetSettings
+
+
+async def wait_for(predicate, timeout=15.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+def run(scenario):
+    before = {t.name for t in threading.enumerate()}
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+    leaked = [t.name for t in threading.enumerate() if t.name.startswith("libp2p") and t.name not in before]
+    assert not leaked, f"trio threads left running: {leaked}"
+
+
+def test_frames_cross_both_ways_between_two_hosts_and_the_sender_is_the_authenticated_id():
+    async def scenario():
+        a, b = Libp2pTransport(Identity.generate()), Libp2pTransport(Identity.generate())
+        got: dict[str, list] = {"a": [], "b": []}
+        a.set_handler(lambda sender, data: got["a"].append((sender, data)))
+        b.set_handler(lambda sender, data: got["b"].append((sender, data)))
+        await a.start()
+        await b.start()
+        try:
+            a.learn(b.address, b.addrs)
+            payload = bytes(range(256)) * 8192   # 2 MiB: more than one read
+            assert await a.send(b.address, payload)
+            assert await a.send(b.address, b"second")
+            await wait_for(lambda: len(got["b"]) == 2)
+            assert got["b"] == [(a.address, payload), (a.address, b"second")]
+            b.learn(a.address, a.addrs)
+            assert await b.send(a.address, b"back")
+            await wait_for(lambda: got["a"] == [(b.address, b"back")])
+        finally:
+            await a.stop()
+            await b.stop()
+
+    run(scenario)
+
+
+def test_sending_to_an_unknown_or_departed_peer_returns_false():
+    async def scenario():
+        a, b = Libp2pTransport(Identity.generate()), Libp2pTransport(Identity.generate())
+        await a.start()
+        await b.start()
+        a.learn(b.address, b.addrs)
+        await b.stop()
+        try:
+            assert not await a.send(Identity.generate().peer_id_str, b"x")
+            assert not await a.send(b.address, b"x")
+        finally:
+            await a.stop()
+
+    run(scenario)
+
+
+def test_an_oversized_frame_is_refused_unread_and_a_flooder_is_banned_while_others_get_through():
+    async def scenario():
+        limits = RateLimits(frames_per_second=20, frame_burst=20, max_strikes=5, ban_seconds=60)
+        victim = Libp2pTransport(Identity.generate(), settings=NetSettings(max_frame=1 << 16, rate=limits))
+        flooder, honest = Libp2pTransport(Identity.generate()), Libp2pTransport(Identity.generate())
+        received: list[str] = []
+        victim.set_handler(lambda sender, data: received.append(sender))
+        for t in (victim, flooder, honest):
+            await t.start()
+        try:
+            for t in (flooder, honest):
+                t.learn(victim.address, victim.addrs)
+            await flooder.send(victim.address, b"x" * (1 << 17))  # over the victim's 64 KiB bound
+            await wait_for(lambda: victim.dropped["oversized"] == 1)
+            assert received == []
+            for _ in range(300):
+                await flooder.send(victim.address, b"garbage" * 10)
+            await wait_for(lambda: flooder.address in victim.banned())
+            assert victim.dropped["rate_limited"] + victim.dropped["oversized"] > 0
+            assert await honest.send(victim.address, b"hello")
+            await wait_for(lambda: honest.address in received)
+            count = received.count(flooder.address)
+            for _ in range(20):
+                await flooder.send(victim.address, b"more")
+            await asyncio.sleep(0.5)
+            assert received.count(flooder.address) == count  # nothing more from a banned peer
+        finally:
+            for t in (victim, flooder, honest):
+                await t.stop()
+
+    run(scenario)

@@ -1,0 +1,91 @@
+"""The MQTT transport against a real (embedded amqtt) broker on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from gossip.identity import Identity
+from gossip.transport.broker import EmbeddedBroker, parse_broker_url
+from gossip.transport.mqtt import MqttTransport
+
+NET = bytes(range(32))
+
+
+async def wait_for(predicate, timeout=20.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+def pair(broker):
+    return [MqttTransport(Identity.generate().peer_id_str, NET, broker.url, backoff=(0.1, 0.5)) for _ in range(2)]
+
+
+def test_frames_go_to_the_inbox_and_retained_hellos_are_discovery():
+    async def scenario():
+        broker = EmbeddedBroker()
+        await broker.start()
+        a, b = pair(broker)
+        got: dict[str, list] = {"a": [], "b": []}
+        a.set_handler(lambda s, d: got["a"].append((s, d)))
+        b.set_handler(lambda s, d: got["b"].append((s, d)))
+        try:
+            await a.start()
+            await a.publish_hello(b"hello from a")
+            await b.start()  # subscribes later: the broker hands it a's retained hello
+            await wait_for(lambda: (a.address, b"hello from a") in got["b"])
+            payload = bytes(range(256)) * 4096
+            assert await a.send(b.address, payload)
+            await wait_for(lambda: (a.address, payload) in got["b"])
+            assert got["a"] == []  # a never sees its own hello or b's inbox
+        finally:
+            await a.stop()
+            await b.stop()
+            await broker.stop()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_a_broker_restart_is_survived_by_reconnecting_and_resubscribing():
+    async def scenario():
+        broker = EmbeddedBroker()
+        await broker.start()
+        a, b = pair(broker)
+        got: list[bytes] = []
+        b.set_handler(lambda s, d: got.append(d))
+        await a.start()
+        await b.start()
+        try:
+            await broker.stop()
+            await wait_for(lambda: not a.connected.is_set() and not b.connected.is_set())
+            assert not await a.send(b.address, b"while down")
+            restarted = EmbeddedBroker(port=broker.port)
+            await restarted.start()
+            await wait_for(lambda: a.connected.is_set() and b.connected.is_set())
+            assert a.reconnects >= 1 and b.reconnects >= 1
+            assert await a.send(b.address, b"after restart")
+            await wait_for(lambda: got == [b"after restart"])  # b resubscribed to its inbox
+        finally:
+            await a.stop()
+            await b.stop()
+            await restarted.stop()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("mqtt://127.0.0.1:1884", ("127.0.0.1", 1884, False, None)),
+    ("mqtts://u:pw@example.org", ("example.org", 8883, True, "u")),
+])
+def test_broker_urls(url, expected):
+    parsed = parse_broker_url(url)
+    assert (parsed.host, parsed.port, parsed.tls, parsed.username) == expected
+
+
+@pytest.mark.parametrize("bad", ["tcp://h:1", "mqtt://", "mqtt://h:notaport"])
+def test_bad_broker_urls_say_what_is_expected(bad):
+    with pytest.raises(ValueError, match="broker address"):
+        parse_broker_url(bad)
