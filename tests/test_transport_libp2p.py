@@ -97,3 +97,21 @@ def test_an_oversized_frame_is_refused_unread_and_a_flooder_is_banned_while_othe
                 await t.stop()
 
     run(scenario)
+
+
+def test_a_busy_listen_port_is_an_oserror_that_says_what_to_do():
+    import socket
+
+    import pytest
+
+    async def scenario():
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            port = busy.getsockname()[1]
+            transport = Libp2pTransport(Identity.generate(), f"/ip4/127.0.0.1/tcp/{port}")
+            with pytest.raises(OSError, match="--listen"):
+                await transport.start()
+            await transport.stop()
+
+    run(scenario)

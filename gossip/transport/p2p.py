@@ -102,6 +102,9 @@ class Libp2pTransport:
             self._host = host
             host.set_stream_handler(PROTOCOL, self._on_stream)
             self.addrs = [str(a) for a in host.get_addrs()]
+            if not self.addrs:  # py-libp2p logs a failed listen and carries on; a peer nobody can dial is useless
+                raise OSError(f"cannot listen on {self.listen}: the address is in use or not available here; "
+                              "choose another with --listen (port 0 picks a free one)")
             ready()
             await trio.sleep_forever()
 

@@ -19,6 +19,13 @@ import trio
 T = TypeVar("T")
 
 
+def _sole_cause(exc: BaseException) -> BaseException:
+    """The one real error inside trio's nested exception groups, so callers can catch OSError & co."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
 class TrioThread:
     def __init__(self, name: str) -> None:
         self.name = name
@@ -47,7 +54,7 @@ class TrioThread:
                     self._nursery = nursery
                     await main(nursery, lambda: loop.call_soon_threadsafe(settle, None))
             except BaseException as exc:  # report start-up failures to the awaiting side
-                loop.call_soon_threadsafe(settle, exc)
+                loop.call_soon_threadsafe(settle, _sole_cause(exc))
                 raise
             finally:
                 self._nursery = None

@@ -7,10 +7,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from peer.cli import demo_cmd, genesis_cmd, peer_cmd, sim_cmd, testnet_cmd
+from peer.cli import data_cmd, demo_cmd, genesis_cmd, peer_cmd, sim_cmd, testnet_cmd
 from peer.cli.errors import CommandError
 
-COMMANDS = (demo_cmd, sim_cmd, peer_cmd, testnet_cmd, genesis_cmd)
+COMMANDS = (demo_cmd, sim_cmd, peer_cmd, testnet_cmd, genesis_cmd, data_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
