@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import torch
 
-from robust.mean import weighted_average
+from robust.history import HistoryMatrix
+from robust.mean import mix_with_own
 from robust.meta import Meta
 from robust.pairwise import cosine_similarities
 
@@ -40,11 +41,10 @@ def foolsgold_weights(histories: torch.Tensor) -> torch.Tensor:
     return torch.nan_to_num(logit, nan=0.0, neginf=0.0, posinf=1.0).clamp(0, 1)
 
 
-def sender_pulls(own: torch.Tensor, others: torch.Tensor, meta: Meta, rule: str) -> list[tuple[bytes, torch.Tensor]]:
-    """(sender, x_j - own) per received model: the update histories of FoolsGold and SybilWall add these."""
+def check_senders(others: torch.Tensor, meta: Meta, rule: str) -> None:
+    """FoolsGold and SybilWall key their histories by sender: one id per received model."""
     if len(meta.senders) != others.shape[0]:
         raise ValueError(f"{rule} needs meta.senders, one per row of others")
-    return [(sender, model - own) for sender, model in zip(meta.senders, others, strict=True)]
 
 
 class FoolsGold:
@@ -52,14 +52,21 @@ class FoolsGold:
 
     def __init__(self, max_senders: int = 4096) -> None:
         self.max_senders = max_senders
-        self.histories: dict[bytes, torch.Tensor] = {}
+        self.histories = HistoryMatrix()
 
     def __call__(self, own: torch.Tensor, others: torch.Tensor, meta: Meta) -> torch.Tensor:
         if others.shape[0] == 0:
             return own
-        for sender, pull in sender_pulls(own, others, meta, "foolsgold"):
-            self.histories[sender] = self.histories[sender] + pull if sender in self.histories else pull.clone()
-        while len(self.histories) > self.max_senders:
-            self.histories.pop(next(iter(self.histories)))
-        weights = foolsgold_weights(torch.stack([self.histories[s] for s in meta.senders]))
-        return weighted_average(torch.cat([own[None], others]), torch.cat([torch.ones(1), weights]))
+        check_senders(others, meta, "foolsgold")
+        self.histories.add_pulls(meta.senders, others, own)
+        current = set(meta.senders)
+        stale = [k for k in self.histories if k not in current]
+        for key in stale[: max(0, len(self.histories) - self.max_senders)]:
+            self.histories.remove(key)  # the longest-known senders that did not send this round
+        if len(self.histories) == len(meta.senders):  # the rows in use are exactly this round's senders
+            order = self.histories.keys()
+            weights_in_order = dict(zip(order, foolsgold_weights(self.histories.matrix()).tolist(), strict=True))
+            weights = torch.tensor([weights_in_order[s] for s in meta.senders])
+        else:
+            weights = foolsgold_weights(self.histories.select(meta.senders))
+        return mix_with_own(own, 1.0, others, weights)

@@ -13,6 +13,13 @@ def weighted_average(candidates: torch.Tensor, weights: torch.Tensor) -> torch.T
     return (weights @ candidates) / weights.sum()
 
 
+def mix_with_own(own: torch.Tensor, own_weight: float, others: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """(w_own·own + Σ_j w_j x_j) / (w_own + Σ_j w_j), without stacking [own] + others (one pass over others)."""
+    weights = weights.to(others.dtype)
+    total = own_weight + float(weights.sum())
+    return torch.addmv(own, others.T, weights, beta=own_weight).div_(total)
+
+
 class Mean:
     """x' = (w_own·own + Σ_j w_j x_j) / (w_own + Σ_j w_j); unweighted when `meta.weights` is None.
 

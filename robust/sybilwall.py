@@ -24,14 +24,14 @@ from dataclasses import dataclass
 import torch
 
 from gossip.payloads import HistoryRecord
-from robust.foolsgold import foolsgold_weights, sender_pulls
-from robust.mean import weighted_average
+from robust.foolsgold import check_senders, foolsgold_weights
+from robust.history import HistoryMatrix
+from robust.mean import mix_with_own
 from robust.meta import Meta
 
 
 @dataclass
 class _Known:
-    history: torch.Tensor
     distance: int
     via: bytes | None  # None for a direct neighbour
 
@@ -44,6 +44,7 @@ class SybilWall:
         self.max_records = max_records
         self.self_id = self_id
         self.known: dict[bytes, _Known] = {}
+        self.histories = HistoryMatrix()  # one row per known subject, neighbours and distant
 
     def send_probability(self, distance: int) -> float:
         return min(1.0, self.lam * math.exp(-self.lam * (distance - 1)))
@@ -51,27 +52,30 @@ class SybilWall:
     def __call__(self, own: torch.Tensor, others: torch.Tensor, meta: Meta) -> torch.Tensor:
         if others.shape[0] == 0:
             return own
-        for sender, pull in sender_pulls(own, others, meta, "sybilwall"):
+        check_senders(others, meta, "sybilwall")
+        for sender in meta.senders:
             known = self.known.get(sender)
-            if known is not None and known.via is None:
-                known.history += pull
-            else:
-                self.known[sender] = _Known(pull.clone(), 1, None)
+            if known is None or known.via is not None:  # a new neighbour, or one known only by gossip
+                self.known[sender] = _Known(1, None)
+                if sender in self.histories:
+                    self.histories.remove(sender)
+        self.histories.add_pulls(meta.senders, others, own)
         self._evict()
-        subjects = list(self.known)
-        weights_all = foolsgold_weights(torch.stack([self.known[s].history for s in subjects]))
-        by_subject = dict(zip(subjects, weights_all.tolist(), strict=True))
-        weights = torch.tensor([1.0] + [by_subject[s] for s in meta.senders])
-        return weighted_average(torch.cat([own[None], others]), weights)
+        by_subject = dict(zip(self.histories.keys(), foolsgold_weights(self.histories.matrix()).tolist(),
+                              strict=True))
+        return mix_with_own(own, 1.0, others, torch.tensor([by_subject[s] for s in meta.senders]))
 
     def records_for(self, recipient: bytes, generator: torch.Generator) -> list[HistoryRecord]:
-        """History records to gossip to `recipient` this round (distances as held here)."""
+        """History records to gossip to `recipient` this round (distances as held here).
+
+        Their vectors are views of the history matrix: encode them before the rule runs again.
+        """
         out = []
         for subject, known in self.known.items():
             if recipient in (subject, known.via):
                 continue
             if float(torch.rand((), generator=generator)) < self.send_probability(known.distance):
-                out.append(HistoryRecord(subject, known.distance, known.history))
+                out.append(HistoryRecord(subject, known.distance, self.histories.get(subject)))
         return out
 
     def receive(self, sender: bytes, records: list[HistoryRecord]) -> None:
@@ -83,7 +87,8 @@ class SybilWall:
             known = self.known.get(record.subject)
             if known is not None and (known.via is None or (distance > known.distance and known.via != sender)):
                 continue
-            self.known[record.subject] = _Known(record.vector.clone(), distance, sender)
+            self.known[record.subject] = _Known(distance, sender)
+            self.histories.set(record.subject, record.vector)
         self._evict()
 
     def _evict(self) -> None:
@@ -95,3 +100,4 @@ class SybilWall:
                          key=lambda k: -self.known[k].distance)
         for subject in distant[:excess]:
             del self.known[subject]
+            self.histories.remove(subject)

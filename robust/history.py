@@ -1,0 +1,89 @@
+"""Per-sender accumulated vectors in one preallocated `[capacity, d]` matrix.
+
+FoolsGold and SybilWall compare update histories pairwise. Kept as one tensor per sender, each
+call had to stack them (a copy of every history) before the Gram matrix; here the rows in use
+are always `0..m-1` of one matrix, so the Gram matrix runs on a view, and adding this round's
+pulls writes in place. Removing a key moves the last row into its slot to keep rows dense.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+
+class HistoryMatrix:
+    def __init__(self, initial_capacity: int = 16) -> None:
+        self.initial_capacity = max(1, initial_capacity)
+        self._data: torch.Tensor | None = None
+        self._rows: dict[bytes, int] = {}
+        self._keys: list[bytes] = []
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __contains__(self, key: bytes) -> bool:
+        return key in self._rows
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(list(self._keys))
+
+    def keys(self) -> list[bytes]:
+        """Keys in row order: row i of `matrix()` belongs to `keys()[i]`."""
+        return list(self._keys)
+
+    def matrix(self) -> torch.Tensor:
+        """`[m, d]` view of the rows in use (valid until the next change)."""
+        if self._data is None:
+            return torch.empty(0, 0)
+        return self._data[: len(self._keys)]
+
+    def get(self, key: bytes) -> torch.Tensor:
+        """The row of `key`, a view (valid until the next change)."""
+        assert self._data is not None
+        return self._data[self._rows[key]]
+
+    def _row(self, key: bytes, d: int) -> int:
+        """The row of `key`, allocated (zeroed) when new; grows the matrix by doubling."""
+        row = self._rows.get(key)
+        if row is not None:
+            return row
+        if self._data is None:
+            self._data = torch.zeros(self.initial_capacity, d)
+        elif self._data.shape[1] != d:
+            raise ValueError(f"history vectors have {self._data.shape[1]} values, got {d}")
+        if len(self._keys) == self._data.shape[0]:
+            grown = torch.zeros(2 * self._data.shape[0], d)
+            grown[: len(self._keys)] = self._data[: len(self._keys)]
+            self._data = grown
+        row = len(self._keys)
+        self._rows[key] = row
+        self._keys.append(key)
+        self._data[row].zero_()
+        return row
+
+    def set(self, key: bytes, vector: torch.Tensor) -> None:
+        row = self._row(key, vector.numel())
+        self._data[row].copy_(vector)  # type: ignore[index]
+
+    def add_pulls(self, keys: tuple[bytes, ...] | list[bytes], others: torch.Tensor, own: torch.Tensor) -> None:
+        """history[key_j] += others[j] - own, in place (one row at a time: no [n, d] temporary)."""
+        for key, model in zip(keys, others, strict=True):
+            row = self._row(key, own.numel())  # may allocate: look the matrix up afterwards
+            self._data[row].add_(model).sub_(own)  # type: ignore[index]
+
+    def remove(self, key: bytes) -> None:
+        row = self._rows.pop(key)
+        last = len(self._keys) - 1
+        if row != last:
+            moved = self._keys[last]
+            self._data[row] = self._data[last]  # type: ignore[index]
+            self._rows[moved] = row
+            self._keys[row] = moved
+        self._keys.pop()
+
+    def select(self, keys: tuple[bytes, ...] | list[bytes]) -> torch.Tensor:
+        """`[len(keys), d]` copy of the rows of `keys`, in that order."""
+        index = torch.tensor([self._rows[k] for k in keys], dtype=torch.long)
+        return self.matrix().index_select(0, index)

@@ -1,0 +1,52 @@
+"""HistoryMatrix against a dict-of-tensors reference, under any sequence of operations."""
+
+from __future__ import annotations
+
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from robust.history import HistoryMatrix
+
+KEYS = [bytes([i]) * 4 for i in range(6)]
+operation = st.one_of(
+    st.tuples(st.just("add"), st.lists(st.sampled_from(KEYS), min_size=1, max_size=4, unique=True)),
+    st.tuples(st.just("set"), st.sampled_from(KEYS)),
+    st.tuples(st.just("remove"), st.sampled_from(KEYS)),
+)
+
+
+@given(st.lists(operation, max_size=40), st.integers(0, 2**16))
+def test_matches_a_dict_of_tensors(operations, seed):
+    generator = torch.Generator().manual_seed(seed)
+    matrix, reference = HistoryMatrix(initial_capacity=2), {}
+    for op, arg in operations:
+        if op == "add":
+            own, others = torch.randn(3, generator=generator), torch.randn(len(arg), 3, generator=generator)
+            matrix.add_pulls(arg, others, own)
+            for key, row in zip(arg, others, strict=True):
+                reference[key] = reference.get(key, torch.zeros(3)) + (row - own)
+        elif op == "set":
+            vector = torch.randn(3, generator=generator)
+            matrix.set(arg, vector)
+            reference[arg] = vector.clone()
+        elif arg in reference:
+            matrix.remove(arg)
+            del reference[arg]
+    assert sorted(matrix.keys()) == sorted(reference) and len(matrix) == len(reference)
+    for row, key in enumerate(matrix.keys()):  # rows are dense and in key order
+        assert torch.allclose(matrix.matrix()[row], reference[key], atol=1e-5)
+    if reference:
+        keys = list(reference)
+        assert torch.allclose(matrix.select(keys), torch.stack([reference[k] for k in keys]), atol=1e-5)
+
+
+def test_vectors_of_another_length_are_refused():
+    matrix = HistoryMatrix()
+    matrix.set(b"a", torch.zeros(3))
+    try:
+        matrix.set(b"b", torch.zeros(4))
+    except ValueError as exc:
+        assert "3 values" in str(exc)
+    else:
+        raise AssertionError("expected a ValueError")
