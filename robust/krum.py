@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from robust.mean import mix_with_own
 from robust.meta import Meta
 from robust.pairwise import distances_around
 
@@ -40,8 +41,8 @@ class MultiKrum:
         if m == 1:
             return own if int(chosen[0]) == 0 else others[int(chosen[0]) - 1]
         weights = torch.zeros(scores.shape[0], dtype=own.dtype)
-        weights[chosen] = 1.0 / m
-        return weights[0] * own + weights[1:] @ others  # a weighted sum: no gather of the chosen rows
+        weights[chosen] = 1.0
+        return mix_with_own(own, float(weights[0]), others, weights[1:])  # no gather of the chosen rows
 
 
 class Krum(MultiKrum):

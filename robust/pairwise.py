@@ -18,8 +18,7 @@ def squared_distances(x: torch.Tensor) -> torch.Tensor:
 def distances_around(own: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
     """Squared distances among the candidates [own] + others, centred on `own` without stacking them:
     one subtraction pass and one Gram matrix of the differences (own's difference is zero)."""
-    centred = others - own
-    gram = centred @ centred.T
+    gram = centred_gram(own, others)
     norms = gram.diagonal()
     inner = norms[:, None] + norms[None, :] - 2 * gram
     n = others.shape[0]
@@ -29,6 +28,19 @@ def distances_around(own: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
     out[1:, 0] = norms
     out[1:, 1:] = inner
     return out.clamp_(min=0).fill_diagonal_(0)
+
+
+def centred_gram(own: torch.Tensor, others: torch.Tensor, chunk_bytes: int = 1 << 20) -> torch.Tensor:
+    """(others - own)(others - own)ᵀ, one column block at a time: each centred block is still in
+    cache when the product reads it, so the whole costs about one pass over `others`, like the
+    plain Gram product, instead of a write and a re-read of an [n, d] temporary."""
+    n, d = others.shape
+    step = max(1024, chunk_bytes // (others.element_size() * max(n, 1)))
+    gram = torch.zeros(n, n, dtype=others.dtype)
+    for start in range(0, d, step):
+        block = others[:, start:start + step] - own[start:start + step]
+        gram.addmm_(block, block.T)
+    return gram
 
 
 def cosine_similarities(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
