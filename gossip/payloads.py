@@ -13,7 +13,7 @@ add, drop, rename, resize or reshape a trainable tensor.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,14 +102,26 @@ def decode_update(body: bytes, spec: AdapterSpec, codec: Codec, limits: Limits =
     return Update(used.name, mode, base, _decode_tensors(raw["tensors"], used, spec, limits))
 
 
-def encode_history(records: list[HistoryRecord], spec: AdapterSpec, codec: Codec) -> Buffer:
-    encoded = [{"subject": r.subject, "distance": r.distance, "codec": codec.name,
-                "tensors": _encode_tensors(r.vector, spec, codec)} for r in records]
+def encode_history(records: list[HistoryRecord], spec: AdapterSpec, codec: Codec,
+                   memo: dict[bytes, list[dict]] | None = None) -> Buffer:
+    """History records in one body. `memo` (subject -> encoded tensors) lets a peer that sends the
+    same records to several neighbours in a round encode each vector once."""
+    encoded = []
+    for r in records:
+        tensors = memo.get(r.subject) if memo is not None else None
+        if tensors is None:
+            tensors = _encode_tensors(r.vector, spec, codec)
+            if memo is not None:  # own the bytes: a zero-copy codec's views would follow later changes
+                tensors = [{k: bytes(v) if isinstance(v, memoryview) else v for k, v in t.items()} for t in tensors]
+                memo[r.subject] = tensors
+        encoded.append({"subject": r.subject, "distance": r.distance, "codec": codec.name, "tensors": tensors})
     return pack({"records": encoded}, sum(_records_size(r["tensors"]) for r in encoded) + 128)
 
 
-def decode_history(body: bytes, spec: AdapterSpec, codec: Codec,
-                   limits: Limits = DEFAULT_LIMITS) -> list[HistoryRecord]:
+def decode_history(body: bytes, spec: AdapterSpec, codec: Codec, limits: Limits = DEFAULT_LIMITS,
+                   keep: Callable[[bytes, int], bool] | None = None) -> list[HistoryRecord]:
+    """The records of a history body. With `keep(subject, distance)`, records the receiver would
+    discard anyway are dropped before their tensors are decoded (and so are never used)."""
     raw = _map(unpack_bounded(body, limits, "history body"), {"records"}, "history")
     records = raw["records"]
     if not isinstance(records, list) or len(records) > limits.max_records:
@@ -121,6 +133,8 @@ def decode_history(body: bytes, spec: AdapterSpec, codec: Codec,
             raise DecodeError("schema", "history subject must be a peer id")
         if not isinstance(r["distance"], int) or isinstance(r["distance"], bool) or not 1 <= r["distance"] <= 64:
             raise DecodeError("schema", "history distance must be an integer in [1, 64]")
+        if keep is not None and not keep(r["subject"], r["distance"]):
+            continue
         vector = _decode_tensors(r["tensors"], _codec_for(r["codec"], codec), spec, limits)
         out.append(HistoryRecord(r["subject"], r["distance"], vector))
     return out

@@ -109,6 +109,8 @@ class PeerNode:
         self.rejected: Counter[str] = Counter()
         self.received: dict[bytes, Received] = {}
         self.addresses: dict[bytes, Address] = {}
+        self._peer_at: dict[Address, bytes] = {}   # the reverse: whose records not to send back
+        self._history_memo: dict[bytes, list[dict]] = {}  # this round's encoded history records
         self.last_loss = float("nan")
         self._delays: deque[float] = deque(maxlen=self.settings.window_history)
         self._collect_started: float | None = None  # set while collecting
@@ -127,13 +129,17 @@ class PeerNode:
             if envelope.sender == self.peer_id:
                 raise DecodeError("own_message", "a message signed by this peer's own key")
             self.addresses[envelope.sender] = address
+            self._peer_at[address] = envelope.sender
             if envelope.kind == "update":
                 update = decode_update(envelope.body, self.spec, self.codec)
                 vector = self.replicas_in.apply(envelope.sender, envelope.seq, update)
                 self._store(envelope.sender, Received(vector, envelope.round, self._now()))
             elif envelope.kind == "history":
                 if isinstance(self.rule, SybilWall):
-                    self.rule.receive(envelope.sender, decode_history(envelope.body, self.spec, self.codec.keyframe))
+                    sender, rule = envelope.sender, self.rule
+                    records = decode_history(envelope.body, self.spec, self.codec.keyframe,
+                                             keep=lambda subject, distance: rule.wants(sender, subject, distance))
+                    rule.receive(sender, records)
             elif self.on_control is not None:
                 self.on_control(envelope, address)
             self.messages_received += 1
@@ -173,10 +179,10 @@ class PeerNode:
             self.replicas_out.forget(to)  # it missed this one: resynchronise with a keyframe
 
     async def _send_history(self, to: Address) -> None:
-        recipient = next((pid for pid, addr in self.addresses.items() if addr == to), b"")
-        records = self.rule.records_for(recipient, self.generator)
+        records = self.rule.records_for(self._peer_at.get(to, b""), self.generator)
         if records:
-            await self.send(to, "history", encode_history(records, self.spec, self.codec.keyframe))
+            await self.send(to, "history", encode_history(records, self.spec, self.codec.keyframe,
+                                                          self._history_memo))
 
     # the round ---------------------------------------------------------------------------------
     def _now(self) -> float:
@@ -258,6 +264,7 @@ class PeerNode:
             for target in targets:
                 await self._send_update(target, outgoing)
             if isinstance(self.rule, SybilWall) and step == 0 and self.round % self.settings.history_every == 0:
+                self._history_memo.clear()  # histories changed since the last round
                 for target in targets:
                     await self._send_history(target)
             if self.barrier is not None:

@@ -78,15 +78,20 @@ class SybilWall:
                 out.append(HistoryRecord(subject, known.distance, self.histories.get(subject)))
         return out
 
+    def wants(self, sender: bytes, subject: bytes, distance: int) -> bool:
+        """Would a record about `subject`, held by `sender` at `distance`, be stored? (Lets the
+        receiver skip decoding the ones it would drop.)"""
+        if subject == self.self_id:
+            return False
+        known = self.known.get(subject)
+        return known is None or (known.via is not None and (distance + 1 <= known.distance or known.via == sender))
+
     def receive(self, sender: bytes, records: list[HistoryRecord]) -> None:
         """Merge records gossiped by `sender`; each arrives one hop further away."""
         for record in records:
-            if record.subject == self.self_id:
+            if not self.wants(sender, record.subject, record.distance):
                 continue
             distance = record.distance + 1
-            known = self.known.get(record.subject)
-            if known is not None and (known.via is None or (distance > known.distance and known.via != sender)):
-                continue
             self.known[record.subject] = _Known(distance, sender)
             self.histories.set(record.subject, record.vector)
         self._evict()

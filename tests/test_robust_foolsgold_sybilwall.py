@@ -94,3 +94,24 @@ def test_sybilwall_weights_follow_sender_ids_not_positions():
     out_a = a(own, others, Meta(senders=senders))
     out_b = b(own, others[perm], Meta(senders=tuple(senders[i] for i in perm)))
     assert torch.allclose(out_a, out_b, atol=1e-5)
+
+
+def test_wants_agrees_with_receive():
+    """`wants` lets the node skip decoding records; it must say exactly what `receive` keeps."""
+    gen = torch.Generator().manual_seed(3)
+    me, a, b = b"m" * 38, b"a" * 38, b"b" * 38
+    subjects = [bytes([i]) * 38 for i in range(6)]
+    for _ in range(50):
+        rule = SybilWall(self_id=me)
+        rule(torch.zeros(2), torch.ones(2, 2), Meta(senders=(a, subjects[0])))
+        for sender in (a, b, a):
+            records = [HistoryRecord(subjects[int(i)], int(d), torch.randn(2, generator=gen))
+                       for i, d in zip(torch.randint(6, (4,), generator=gen), torch.randint(1, 4, (4,), generator=gen),
+                                       strict=True)] + [HistoryRecord(me, 1, torch.zeros(2))]
+            before = {s: (k.distance, k.via) for s, k in rule.known.items()}
+            wanted = [r.subject for r in records if rule.wants(sender, r.subject, r.distance)]
+            rule.receive(sender, records)
+            changed = {s for s, k in rule.known.items() if before.get(s) != (k.distance, k.via)}
+            assert changed <= set(wanted) and me not in wanted
+            for subject in set(wanted):
+                assert rule.known[subject].via == sender
