@@ -115,3 +115,44 @@ def test_a_busy_listen_port_is_an_oserror_that_says_what_to_do():
             await transport.stop()
 
     run(scenario)
+
+
+def test_a_peer_offering_only_plaintext_cannot_connect():
+    """Only Noise is offered: an unauthenticated channel would make per-peer bans meaningless."""
+    import multiaddr
+    import trio
+    from libp2p import new_host
+    from libp2p.crypto.ed25519 import create_new_key_pair
+    from libp2p.peer.peerinfo import info_from_p2p_addr
+    from libp2p.security.insecure.transport import PLAINTEXT_PROTOCOL_ID, InsecureTransport
+
+    def dial_in_plaintext(address: str) -> bool:
+        async def main() -> bool:
+            key_pair = create_new_key_pair()
+            host = new_host(key_pair=key_pair, sec_opt={PLAINTEXT_PROTOCOL_ID: InsecureTransport(key_pair)})
+            async with host.run(listen_addrs=[multiaddr.Multiaddr("/ip4/127.0.0.1/tcp/0")]):
+                info = info_from_p2p_addr(multiaddr.Multiaddr(address))
+                try:
+                    with trio.fail_after(10):
+                        await host.connect(info)
+                        stream = await host.new_stream(info.peer_id, ["/loragossip/update/1.0.0"])
+                        await stream.write(b"\x00\x00\x00\x01x")
+                except Exception:  # any failure to get through is the expected outcome
+                    return False
+                return True
+
+        return trio.run(main)
+
+    async def scenario():
+        victim = Libp2pTransport(Identity.generate())
+        received = []
+        victim.set_handler(lambda sender, data: received.append(sender))
+        await victim.start()
+        try:
+            assert not await asyncio.to_thread(dial_in_plaintext, victim.addrs[0])
+            await asyncio.sleep(0.3)
+            assert received == []
+        finally:
+            await victim.stop()
+
+    run(scenario)

@@ -21,9 +21,12 @@ import multiaddr
 import trio
 from libp2p import new_host
 from libp2p.crypto.ed25519 import create_new_key_pair
+from libp2p.crypto.x25519 import create_new_key_pair as create_new_x25519_key_pair
 from libp2p.network.stream.exceptions import StreamError
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
+from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
+from libp2p.security.noise.transport import Transport as NoiseTransport
 
 from gossip.identity import Identity
 from gossip.transport import Address, Handler
@@ -97,7 +100,11 @@ class Libp2pTransport:
         log.info("libp2p listening on %s", ", ".join(self.addrs))
 
     async def _serve(self, nursery: trio.Nursery, ready) -> None:
-        host = new_host(key_pair=create_new_key_pair(self.identity.seed))
+        key_pair = create_new_key_pair(self.identity.seed)
+        # Noise only: py-libp2p's default list also offers plaintext and secio, and a peer whose
+        # id was not proven by a handshake would make per-peer limits and bans meaningless.
+        noise = NoiseTransport(key_pair, noise_privkey=create_new_x25519_key_pair().private_key)
+        host = new_host(key_pair=key_pair, sec_opt={NOISE_PROTOCOL_ID: noise})
         async with host.run(listen_addrs=[self.listen]):
             self._host = host
             host.set_stream_handler(PROTOCOL, self._on_stream)
