@@ -43,6 +43,8 @@ class Discovery(Protocol):
 
     def learn(self, peer: str, addrs: list[str]) -> None: ...
 
+    async def rediscover(self) -> None: ...
+
 
 @dataclass(frozen=True)
 class MembershipSettings:
@@ -76,7 +78,7 @@ class Membership:
         self.send: SendFn | None = None
         self.round = 0
         self._pending: dict[str, tuple[list[tuple[str, int]], float]] = {}
-        self._tasks: set[asyncio.Task[bool]] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
         self.rejoins = 0
         self._load()
 
@@ -114,12 +116,15 @@ class Membership:
             write_json_atomic(self.state_file, known)
 
     # messages ----------------------------------------------------------------------------------
-    def _spawn(self, to: Address, kind: str, body: bytes) -> None:
-        if self.send is None:
-            return
-        task = asyncio.get_running_loop().create_task(self.send(to, kind, body))
+    def _background(self, coroutine: Awaitable[object]) -> None:
+        """Run a send without awaiting it (handlers are synchronous), keeping a reference until done."""
+        task = asyncio.get_running_loop().create_task(coroutine)  # type: ignore[arg-type]
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _spawn(self, to: Address, kind: str, body: bytes) -> None:
+        if self.send is not None:
+            self._background(self.send(to, kind, body))
 
     def hello_body(self) -> bytes:
         return bytes(encode_hello(self.transport.addrs, self.round))
@@ -171,6 +176,7 @@ class Membership:
     def rejoin(self) -> None:
         """No neighbours: go back to the bootstrap list and the saved peers, and say hello."""
         self.rejoins += 1
+        self._background(self.transport.rediscover())
         candidates = [(p, [a]) for p, a in self.bootstrap] + list(self.addrs.items())
         for peer, addrs in candidates:
             self.learn(peer, addrs)

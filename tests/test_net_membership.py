@@ -19,8 +19,13 @@ class FakeTransport:
         self.addrs = ["/ip4/127.0.0.1/tcp/1000/p2p/me"]
         self.learned: dict[str, list[str]] = {}
 
+        self.rediscovered = 0
+
     def learn(self, peer, addrs):
         self.learned[peer] = addrs
+
+    async def rediscover(self):
+        self.rediscovered += 1
 
 
 def envelope(sender: Identity, kind: str, body: bytes) -> wire.Envelope:
@@ -117,6 +122,7 @@ def test_alone_it_goes_back_to_the_bootstrap_list_and_known_peers_survive_a_rest
         membership.tick(now=0.0)
         await settle()
         assert membership.rejoins == 1 and [(t, k) for t, k, _ in sent] == [(boot.peer_id_str, "hello")]
+        assert membership.transport.rediscovered == 1
         assert membership.transport.learned[boot.peer_id_str] == [address]
         friend = Identity.generate()
         membership.on_control(envelope(friend, "hello", encode_hello(["/ip4/127.0.0.1/tcp/5/p2p/f"], 0)), "f")

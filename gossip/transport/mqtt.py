@@ -133,6 +133,14 @@ class MqttTransport:
             return False
         return True
 
+    async def rediscover(self) -> None:
+        """Subscribe to the hellos again: the broker hands over every retained one anew."""
+        client = self._client
+        if client is not None:
+            with contextlib.suppress(aiomqtt.MqttError):
+                await client.unsubscribe(f"{self.prefix}/hello/+")
+                await client.subscribe(f"{self.prefix}/hello/+", qos=1)
+
     def strike(self, peer: Address) -> None:
         self.limiter.strike(peer, time.monotonic())
 

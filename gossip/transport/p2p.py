@@ -12,6 +12,7 @@ frames reach the node on its asyncio loop, through a bounded queue of pending by
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -87,6 +88,7 @@ class Libp2pTransport:
         self._handler: Handler | None = None
         self._trio = TrioThread(f"libp2p-{self.address[-6:]}")
         self._host = None
+        self._tasks: trio.Nursery | None = None  # the trio thread's nursery, for background tasks
         self._out: dict[str, object] = {}
         self._locks: dict[str, trio.Lock] = {}
         self._loop = None
@@ -100,6 +102,7 @@ class Libp2pTransport:
         log.info("libp2p listening on %s", ", ".join(self.addrs))
 
     async def _serve(self, nursery: trio.Nursery, ready) -> None:
+        self._tasks = nursery
         key_pair = create_new_key_pair(self.identity.seed)
         # Noise only: py-libp2p's default list also offers plaintext and secio, and a peer whose
         # id was not proven by a handshake would make per-peer limits and bans meaningless.
@@ -144,6 +147,9 @@ class Libp2pTransport:
         await self._trio.call(dial)
         return info.peer_id.to_base58()
 
+    async def rediscover(self) -> None:
+        """Nothing to do: libp2p peers are found through bootstrap addresses and shuffles."""
+
     def banned(self) -> list[str]:
         with self._limiter_lock:
             return [str(p) for p in self.limiter.banned_peers(time.monotonic())]
@@ -160,7 +166,7 @@ class Libp2pTransport:
         log.warning("peer %s banned for %.0f s: too many bad or excess frames", peer, self.settings.rate.ban_seconds)
         if self._trio.running and self._host is not None:
             self._out.pop(peer, None)
-            self._trio._nursery.start_soon(self._host.disconnect, ID.from_base58(peer))  # type: ignore[union-attr]
+            self._tasks.start_soon(self._host.disconnect, ID.from_base58(peer))  # type: ignore[union-attr]
 
     # sending -----------------------------------------------------------------------------------
     async def send(self, to: Address, data: bytes) -> bool:
@@ -185,7 +191,7 @@ class Libp2pTransport:
                         await stream.write(header(len(data)))
                         await stream.write(data)
                     return True
-                except (Exception, trio.TooSlowError) as exc:
+                except Exception as exc:  # a remote peer can fail in any way; trio.Cancelled passes
                     self._out.pop(to, None)
                     log.debug("send to %s failed: %s: %s", to, type(exc).__name__, exc)
         return False
@@ -217,7 +223,8 @@ class Libp2pTransport:
         except (StreamError, trio.TooSlowError) as exc:
             log.debug("stream from %s ended: %s", peer, exc)
         finally:
-            await stream.close()
+            with contextlib.suppress(Exception):  # already reset by the remote side
+                await stream.close()
 
     def _admit(self, peer: str, head: bytes) -> bool:
         """Bound and rate-check one frame from its header; a refusal is a strike (and maybe a ban)."""
