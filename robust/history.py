@@ -68,10 +68,17 @@ class HistoryMatrix:
         self._data[row].copy_(vector)  # type: ignore[index]
 
     def add_pulls(self, keys: tuple[bytes, ...] | list[bytes], others: torch.Tensor, own: torch.Tensor) -> None:
-        """history[key_j] += others[j] - own, in place (one row at a time: no [n, d] temporary)."""
-        for key, model in zip(keys, others, strict=True):
-            row = self._row(key, own.numel())  # may allocate: look the matrix up afterwards
-            self._data[row].add_(model).sub_(own)  # type: ignore[index]
+        """history[key_j] += others[j] - own, in place, without an [n, d] temporary. When the keys
+        hold consecutive rows (the same senders as last time, the usual case) it is two operations
+        on one block; otherwise one row at a time."""
+        rows = [self._row(key, own.numel()) for key in keys]  # may allocate: read self._data afterwards
+        data = self._data
+        assert data is not None
+        if rows and rows == list(range(rows[0], rows[0] + len(rows))):
+            data[rows[0]:rows[0] + len(rows)].add_(others).sub_(own)
+            return
+        for row, model in zip(rows, others, strict=True):
+            data[row].add_(model).sub_(own)
 
     def remove(self, key: bytes) -> None:
         row = self._rows.pop(key)
