@@ -40,16 +40,24 @@ class ModelPoisoner:
 
 
 class DataPoisoner:
-    """Follows the protocol with a poisoned training set; records its model for its clones."""
+    """Follows the protocol with a poisoned training set; records its model for its clones.
+
+    `boost` > 1 sends start + boost·(trained − start): explicit boosting (Bhagoji, Chakraborty,
+    Mittal, Calo, "Analyzing Federated Learning through an Adversarial Lens", ICML 2019), the
+    usual way a few poisoners outweigh many honest peers in an average.
+    """
 
     trains = True
 
-    def __init__(self, adversary: Adversary) -> None:
-        self.adversary = adversary
+    def __init__(self, adversary: Adversary, boost: float = 1.0) -> None:
+        if not boost > 0:
+            raise ValueError("attack.params.boost must be > 0")
+        self.adversary, self.boost = adversary, boost
 
     def outgoing(self, node: PeerNode, start: torch.Tensor, trained: torch.Tensor) -> torch.Tensor:
-        self.adversary.latest = trained
-        return trained
+        poisoned = trained if self.boost == 1.0 else start + self.boost * (trained - start)
+        self.adversary.latest = poisoned
+        return poisoned
 
 
 class SybilClone:

@@ -91,7 +91,7 @@ class AttackSection:
     jitter: float = 0.01           # sybil clones: relative noise between clones
     source: int = 1                # label_flip: this class ...
     target: int = 7                # ... becomes this one; backdoor: the trigger's target class
-    params: dict[str, Any] = field(default_factory=dict)  # model attacks: scale, sigma, z, epsilon
+    params: dict[str, Any] = field(default_factory=dict)  # model attacks: scale, sigma, z, epsilon; data: boost
 
 
 _SECTIONS = {"run": RunSection, "peers": PeersSection, "topology": TopologySection, "link": LinkSection,

@@ -154,7 +154,10 @@ class Simulation:
                 raise ValueError(f"attack.params for {a.kind!r}: {exc}") from exc
             return ModelPoisoner(attack, adversary, generator)
         if a.kind in DATA_ATTACKS:
-            return DataPoisoner(adversary)
+            unknown = set(a.params) - {"boost"}
+            if unknown:
+                raise ValueError(f"attack.params for {a.kind!r}: unknown {sorted(unknown)}; data attacks take boost")
+            return DataPoisoner(adversary, float(a.params.get("boost", 1.0)))
         return None
 
     def _attack_inputs(self) -> TensorData | None:

@@ -115,3 +115,15 @@ def test_set_overrides(tmp_path):
     assert config.peers.partition == "dirichlet" and config.run.duration == 5.0
     with pytest.raises(ConfigError, match=r"expected section\.key=value"):
         load_config(path, ["peers"])
+
+
+def test_data_poisoners_boost_their_update():
+    import torch
+
+    from sim.adversaries import Adversary, DataPoisoner
+
+    adversary = Adversary()
+    out = DataPoisoner(adversary, boost=3.0).outgoing(None, torch.ones(2), torch.full((2,), 2.0))
+    assert torch.equal(out, torch.full((2,), 4.0)) and adversary.latest is out  # clones copy the boosted one
+    with pytest.raises(ValueError, match="boost"):
+        DataPoisoner(adversary, boost=0.0)
