@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces every number in docs/RESULTS.md (about 20 minutes on 2 CPU cores). Outputs in runs/results/.
+# Reproduces every number in docs/RESULTS.md (about 80 minutes on 2 CPU cores). Outputs in runs/results/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 L=".venv/bin/loragossip sim --no-progress"
@@ -11,10 +11,14 @@ $L examples/dfedsam.toml --out $O/noniid-dfedsam
 $L examples/noniid.toml  --out $O/noniid-fedavg  --set run.baseline=fedavg
 $L examples/noniid.toml  --out $O/own-init-mean  --set peers.init=own
 $L examples/noniid.toml  --out $O/own-init-vc    --set peers.init=own --set genesis.aggregation.rule=variance_corrected
-# 2. 25 % Sybil clones of one label-flipping adversary
+$L examples/dfedsam.toml --out $O/noniid-dfedsam-q4 --set genesis.training.gossip_steps=4
+$L examples/noniid.toml  --out $O/noniid-mean-q4    --set genesis.training.gossip_steps=4
+# 2. 25 % Sybil clones of one adversary: label flipping (plain and boosted 10x) and the backdoor
 $L examples/sybil.toml --out $O/sybil-noattack  --set attack.kind=none
 for rule in sybilwall mean krum median; do
   $L examples/sybil.toml --out $O/sybil-$rule --set genesis.aggregation.rule=$rule
+  $L examples/sybil.toml --out $O/sybil-boost-$rule --set genesis.aggregation.rule=$rule --set 'attack.params={ boost = 10.0 }'
+  $L examples/sybil.toml --out $O/backdoor-$rule --set genesis.aggregation.rule=$rule --set attack.kind=backdoor
 done
 # 3. churn: 50 % leave at 1/3 and return at 2/3; 80 % unresponsive over the same span
 $L examples/churn.toml --out $O/churn-none  --set churn.kind=none
@@ -25,4 +29,5 @@ $L examples/quickstart.toml --out $O/repro-a --seed 42
 $L examples/quickstart.toml --out $O/repro-b --seed 42
 .venv/bin/loragossip sim compare $O/noniid-mean $O/noniid-vc $O/noniid-dfedsam $O/noniid-fedavg --out $O/noniid.png
 .venv/bin/loragossip sim compare $O/sybil-noattack $O/sybil-sybilwall $O/sybil-mean $O/sybil-krum $O/sybil-median --out $O/sybil.png
+.venv/bin/loragossip sim compare $O/sybil-noattack $O/backdoor-sybilwall $O/backdoor-mean $O/backdoor-krum $O/backdoor-median --out $O/backdoor.png
 .venv/bin/loragossip sim compare $O/churn-none $O/churn-leave $O/churn-mass80 --out $O/churn.png

@@ -68,14 +68,24 @@ def plot_run(metrics: MetricsLog, out: Path, title: str, xlabel: str = "virtual 
 
 
 def plot_compare(runs: list[tuple[str, MetricsLog]], path: Path) -> Path:
-    """Honest mean accuracy of several runs in one figure, with min–max bands."""
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for label, metrics in runs:
+    """Honest mean accuracy of several runs in one figure, with min–max bands; beside it the
+    attack success rate of the runs that had a targeted attack, in the same colours."""
+    attacked = [any(r["attack_success"] == r["attack_success"] for r in m.rows) for _, m in runs]
+    fig, axes = plt.subplots(1, 2 if any(attacked) else 1, figsize=(13 if any(attacked) else 8, 5), squeeze=False)
+    ax = axes[0][0]
+    for (label, metrics), has_attack in zip(runs, attacked, strict=True):
         t, mean, low, high = _series(metrics.rows, "accuracy")
         (line,) = ax.plot(t, mean, label=label)
         ax.fill_between(t, low, high, color=line.get_color(), alpha=0.12)
+        if has_attack:
+            ts, success, _, _ = _series(metrics.rows, "attack_success")
+            axes[0][1].plot(ts, success, color=line.get_color(), label=label)
     ax.set(title="honest accuracy", xlabel="time (virtual s, or rounds)", ylabel="accuracy", ylim=(0, 1))
     ax.legend()
+    if any(attacked):
+        axes[0][1].set(title="attack success (honest peers)", xlabel="time (virtual s, or rounds)",
+                       ylabel="share of attacked inputs", ylim=(0, 1))
+        axes[0][1].legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -61,6 +61,11 @@ def _print_summary(summary: dict, out: Path) -> None:
           + ", ".join(str(out / p) for p in summary.get("plots", [])))
 
 
+def _number(text: str | None) -> float:
+    """A metrics.csv cell: empty (not measured) reads as NaN."""
+    return float(text) if text else float("nan")
+
+
 def _compare(args: argparse.Namespace) -> int:
     from sim.metrics import MetricsLog
     from sim.plots import plot_compare
@@ -76,7 +81,7 @@ def _compare(args: argparse.Namespace) -> int:
         with open(path, newline="", encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
                 log.add(time=float(row["time"]), honest=row["honest"] == "1", online=row["online"] == "1",
-                        accuracy=float(row["accuracy"]) if row["accuracy"] else float("nan"))
+                        accuracy=_number(row.get("accuracy")), attack_success=_number(row.get("attack_success")))
         runs.append((directory.name, log))
     out = args.out or Path("compare.png")
     plot_compare(runs, out)
