@@ -13,8 +13,11 @@ $L examples/noniid.toml  --out $O/own-init-mean  --set peers.init=own
 $L examples/noniid.toml  --out $O/own-init-vc    --set peers.init=own --set genesis.aggregation.rule=variance_corrected
 $L examples/dfedsam.toml --out $O/noniid-dfedsam-q4 --set genesis.training.gossip_steps=4
 $L examples/noniid.toml  --out $O/noniid-mean-q4    --set genesis.training.gossip_steps=4
+$L examples/dfedsam.toml --out $O/noniid-dfedsam-q8 --set genesis.training.gossip_steps=8
+$L examples/dfedsam.toml --out $O/noniid-dfedsam-q16 --set genesis.training.gossip_steps=16
 # 2. 25 % Sybil clones of one adversary: label flipping (plain and boosted 10x) and the backdoor
 $L examples/sybil.toml --out $O/sybil-noattack  --set attack.kind=none
+$L examples/sybil.toml --out $O/sybil-noattack-mean --set attack.kind=none --set genesis.aggregation.rule=mean
 for rule in sybilwall mean krum median; do
   $L examples/sybil.toml --out $O/sybil-$rule --set genesis.aggregation.rule=$rule
   $L examples/sybil.toml --out $O/sybil-boost-$rule --set genesis.aggregation.rule=$rule --set 'attack.params={ boost = 10.0 }'
