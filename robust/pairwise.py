@@ -35,6 +35,9 @@ def centred_gram(own: torch.Tensor, others: torch.Tensor, chunk_bytes: int = 1 <
     cache when the product reads it, so the whole costs about one pass over `others`, like the
     plain Gram product, instead of a write and a re-read of an [n, d] temporary."""
     n, d = others.shape
+    if others.numel() * others.element_size() <= 4 * chunk_bytes:  # small: one block, fewest calls
+        block = others - own
+        return block @ block.T
     step = max(1024, chunk_bytes // (others.element_size() * max(n, 1)))
     gram = torch.zeros(n, n, dtype=others.dtype)
     for start in range(0, d, step):
