@@ -9,13 +9,7 @@ from gossip.identity import Identity
 from gossip.transport.p2p import Libp2pTransport
 from gossip.transport.ratelimit import RateLimits
 from gossip.transport.settings import NetSettings
-
-
-async def wait_for(predicate, timeout=15.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
+from tests.waiting import wait_for
 
 
 def run(scenario):

@@ -9,15 +9,9 @@ import pytest
 from gossip.identity import Identity
 from gossip.transport.broker import EmbeddedBroker, parse_broker_url
 from gossip.transport.mqtt import MqttTransport
+from tests.waiting import wait_for
 
 NET = bytes(range(32))
-
-
-async def wait_for(predicate, timeout=20.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 def pair(broker):
