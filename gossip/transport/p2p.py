@@ -12,6 +12,7 @@ frames reach the node on its asyncio loop, through a bounded queue of pending by
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import threading
@@ -25,7 +26,6 @@ from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.crypto.x25519 import create_new_key_pair as create_new_x25519_key_pair
 from libp2p.network.stream.exceptions import StreamError
 from libp2p.peer.id import ID
-from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 
@@ -91,12 +91,10 @@ class Libp2pTransport:
         self._tasks: trio.Nursery | None = None  # the trio thread's nursery, for background tasks
         self._out: dict[str, object] = {}
         self._locks: dict[str, trio.Lock] = {}
-        self._loop = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
-        import asyncio
-
         self._loop = asyncio.get_running_loop()
         await self._trio.start(self._serve)
         log.info("libp2p listening on %s", ", ".join(self.addrs))
@@ -135,17 +133,6 @@ class Libp2pTransport:
                 log.debug("ignored unparsable address %r for %s", addr, peer)
         if parsed and self._host is not None:
             self._trio.call_soon(self._host.get_peerstore().add_addrs, ID.from_base58(peer), parsed, 0)
-
-    async def connect(self, full_addr: str) -> str:
-        """Dial a `/ip4/.../tcp/.../p2p/<id>` address; returns the peer id it names."""
-        info = info_from_p2p_addr(multiaddr.Multiaddr(full_addr))
-
-        async def dial() -> None:
-            with trio.fail_after(self.settings.dial_timeout):
-                await self._host.connect(info)  # type: ignore[union-attr]
-
-        await self._trio.call(dial)
-        return info.peer_id.to_base58()
 
     async def rediscover(self) -> None:
         """Nothing to do: libp2p peers are found through bootstrap addresses and shuffles."""
@@ -220,8 +207,8 @@ class Libp2pTransport:
                     self.pending.release(length)
                     raise
                 self._loop.call_soon_threadsafe(self._deliver, peer, data)  # type: ignore[union-attr]
-        except (StreamError, trio.TooSlowError) as exc:
-            log.debug("stream from %s ended: %s", peer, exc)
+        except Exception as exc:  # whatever a hostile stream does, it must not reach the host's nursery
+            log.debug("stream from %s ended: %s: %s", peer, type(exc).__name__, exc)
         finally:
             with contextlib.suppress(Exception):  # already reset by the remote side
                 await stream.close()
