@@ -73,7 +73,7 @@ def test_an_oversized_frame_is_refused_unread_and_a_flooder_is_banned_while_othe
             for t in (flooder, honest):
                 t.learn(victim.address, victim.addrs)
             await flooder.send(victim.address, b"x" * (1 << 17))  # over the victim's 64 KiB bound
-            await wait_for(lambda: victim.dropped["oversized"] == 1)
+            await wait_for(lambda: victim.dropped["oversized"] >= 1)  # the sender may retry once on a fresh stream
             assert received == []
             for _ in range(300):
                 await flooder.send(victim.address, b"garbage" * 10)
