@@ -52,6 +52,7 @@ class MembershipSettings:
     shuffle_length: int = 8      # Cyclon l
     shuffle_period: float = 5.0  # seconds between shuffles
     reply_timeout: float = 10.0  # an unanswered shuffle is forgotten after this
+    max_known: int = 1024        # addresses remembered; beyond it, the oldest peers outside the view go
 
 
 def split_bootstrap(address: str) -> tuple[str, str]:
@@ -98,6 +99,10 @@ class Membership:
             self.transport.learn(peer, addrs[:4])
         elif peer not in self.addrs:
             self.addrs[peer] = []
+        if len(self.addrs) > self.settings.max_known:  # hostile shuffles must not grow this without bound
+            in_view = set(self.view.peers())
+            for old in [p for p in self.addrs if p not in in_view][: len(self.addrs) - self.settings.max_known]:
+                del self.addrs[old]
 
     def _load(self) -> None:
         if self.state_file is None or not self.state_file.exists():

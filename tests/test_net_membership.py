@@ -144,3 +144,13 @@ def test_reachability_finds_a_closed_port_and_a_loopback_only_peer():
     assert tcp_endpoint("mqtt://u:p@broker:1883") == ("broker", 1883)
     problems = asyncio.run(check(["/ip4/127.0.0.1/tcp/1/p2p/x"], ["/ip4/10.1.2.3/tcp/4001/p2p/y"]))
     assert any("cannot connect" in p for p in problems) and any("loopback only" in p for p in problems)
+
+
+def test_known_addresses_are_bounded():
+    from peer.membership import MembershipSettings
+
+    membership = Membership(Identity.generate().peer_id_str, FakeTransport(), [],
+                            settings=MembershipSettings(max_known=10))
+    for _ in range(50):
+        membership.learn(Identity.generate().peer_id_str, ["/ip4/127.0.0.1/tcp/1/p2p/x"])
+    assert len(membership.addrs) == 10
