@@ -51,8 +51,12 @@ def libp2p_net(tmp_path_factory):
     directory = tmp_path_factory.mktemp("libp2p-net")
     testnet = start_testnet(directory, "libp2p")
     yield testnet
-    stop(Testnet.load(directory), timeout=10)
+    graceful, killed = stop(Testnet.load(directory), timeout=20)
+    assert len(graceful) == 3
     assert not Testnet.load(directory).running()
+    assert killed == []  # SIGTERM was enough: each peer wrote its final checkpoint and said so
+    for peer in Testnet.load(directory).peers:
+        assert json.loads((Path(peer.state_dir) / "daemon.json").read_text())["state"] == "stopped"
 
 
 def initial_vector(peer, genesis) -> torch.Tensor:
