@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import math
 import os
 import signal
 import time
@@ -69,7 +70,7 @@ class DaemonOptions:
 
 def _finite(value: float) -> float | None:
     """JSON has no NaN: a metric not measured yet is null."""
-    return value if value == value and abs(value) != float("inf") else None
+    return value if math.isfinite(value) else None
 
 
 def seed_from(identity: Identity, purpose: str) -> int:

@@ -108,8 +108,7 @@ class PeerNode:
         self.messages_received = 0
         self.rejected: Counter[str] = Counter()
         self.received: dict[bytes, Received] = {}
-        self.addresses: dict[bytes, Address] = {}
-        self._peer_at: dict[Address, bytes] = {}   # the reverse: whose records not to send back
+        self._peer_at: dict[Address, bytes] = {}   # who last signed from an address: their records are not sent back
         self._history_memo: dict[bytes, list[dict]] = {}  # this round's encoded history records
         self.last_loss = float("nan")
         self._delays: deque[float] = deque(maxlen=self.settings.window_history)
@@ -128,7 +127,6 @@ class PeerNode:
             envelope = wire.decode(data, net=self.net, guard=self.guard)
             if envelope.sender == self.peer_id:
                 raise DecodeError("own_message", "a message signed by this peer's own key")
-            self.addresses[envelope.sender] = address
             self._peer_at[address] = envelope.sender
             if envelope.kind == "update":
                 update = decode_update(envelope.body, self.spec, self.codec)
