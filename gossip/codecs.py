@@ -6,6 +6,10 @@ small strategy with `encode(name, x) -> record` and `decode(record, expected) ->
 and decoding validates like everything that crosses the network: exact fields, types,
 sizes that match the declared shape, indices in range, finite values.
 
+No array is copied on its way through: a cast or a quantisation writes straight into the
+message (`gossip.packing.Fill`), and decoding reads the received bytes in place
+(`gossip.unpacking`), so the only passes over the data are the conversions themselves.
+
 Lossy codecs keep sender-side state in `ErrorFeedback`: whatever a message drops is added
 to the next one, so the sum of what receivers decode tracks the sum of the true updates.
 """
@@ -23,7 +27,9 @@ import numpy as np
 import torch
 
 from gossip.errors import DecodeError
+from gossip.packing import Fill, pack
 from gossip.spec import TensorSpec
+from gossip.unpacking import Bounds, unpack
 
 if sys.byteorder != "little":  # pragma: no cover - every supported platform is little-endian
     raise ImportError("loragossip's zero-copy wire format assumes a little-endian machine")
@@ -33,11 +39,17 @@ _DTYPES = {"float32": torch.float32, "float16": torch.float16, "int8": torch.int
 _ITEMSIZE = {"float32": 4, "float16": 2, "int8": 1, "int32": 4}
 MAX_NDIM = 8
 MAX_NAME_BYTES = 256
+_OWN_RECORDS = Bounds(max_bin=1 << 40, max_str=1 << 20, max_array=1 << 20, max_map=64)
 
 
 def _as_bytes(tensor: torch.Tensor) -> memoryview:
     """A zero-copy byte view of a contiguous CPU tensor (msgpack packs it as `bin`)."""
     return memoryview(tensor.detach().contiguous().cpu().numpy()).cast("B")
+
+
+def _writable(view: memoryview, dtype: str) -> torch.Tensor:
+    """A tensor over a slice of the message being packed, for a codec to write into."""
+    return torch.from_numpy(np.frombuffer(view, dtype=np.dtype(dtype)))
 
 
 def _from_bytes(data: Any, dtype: str, count: int, field: str) -> torch.Tensor:
@@ -51,6 +63,11 @@ def _from_bytes(data: Any, dtype: str, count: int, field: str) -> torch.Tensor:
     with warnings.catch_warnings():  # read-only bytes: every decoder below only reads this tensor
         warnings.simplefilter("ignore", UserWarning)
         return torch.from_numpy(np.frombuffer(data, dtype=np.dtype(dtype)))
+
+
+def through_wire(record: Record) -> Record:
+    """A record as its receiver sees it: packed into bytes and read back."""
+    return unpack(pack(record), _OWN_RECORDS, "own record")
 
 
 def all_finite(tensor: torch.Tensor) -> bool:
@@ -161,7 +178,10 @@ class Fp16(Codec):
     data_dtype = "float16"
 
     def _encode_flat(self, flat: torch.Tensor) -> Record:
-        return {"data": _as_bytes(flat.to(torch.float16).clamp_(-65504.0, 65504.0))}  # ±inf saturates
+        def write(view: memoryview) -> None:
+            _writable(view, "float16").copy_(flat).clamp_(-65504.0, 65504.0)  # ±inf saturates
+
+        return {"data": Fill(2 * flat.numel(), write)}
 
     def _decode_flat(self, record: Mapping[str, Any], numel: int) -> torch.Tensor:
         values = _from_bytes(record["data"], "float16", numel, "data").to(torch.float32)
@@ -173,12 +193,18 @@ class Fp16(Codec):
 
 
 _MAX_SCALE = float(np.finfo(np.float32).max) / 128  # q·s stays finite for |q| <= 127
+_MIN_SCALE = float(np.finfo(np.float32).tiny)  # below it 1/s overflows; such chunks are sent as 0
+_SCRATCH_VALUES = 1 << 18  # 1 MiB of float32: a block of the quantiser stays in a 2 MiB L2 (fastest measured)
 
 
 class _ChunkedInt8:
     """Symmetric int8 quantisation with one float32 scale per chunk of `chunk` values.
 
-    q = round(x / s), s = max|x| / 127 over the chunk, so |x - q·s| <= s/2 everywhere.
+    q = round(x / s), s = max|x| / 127 over the chunk, so |x - q·s| <= s/2 everywhere (a
+    chunk whose max|x| is below 127 times the smallest normal float is sent as zeros).
+    The last chunk may be shorter. max|x| is max(max x, -min x), two reductions without a
+    temporary |x|; the quantised values are computed block by block in a scratch buffer that
+    stays in cache and cast into the message, so no full-size float temporary is allocated.
     """
 
     def __init__(self, chunk: int = 1024) -> None:
@@ -186,15 +212,36 @@ class _ChunkedInt8:
             raise ValueError("int8 chunk must be positive")
         self.chunk = chunk
 
+    def _blocks(self, count: int) -> list[tuple[int, int]]:
+        """[start, stop) ranges of whole chunks that fit the scratch buffer, then the short last chunk."""
+        full = count - count % self.chunk
+        step = max(1, _SCRATCH_VALUES // self.chunk) * self.chunk
+        ranges = [(start, min(full, start + step)) for start in range(0, full, step)]
+        return ranges + ([(full, count)] if full < count else [])
+
+    def _scales(self, flat: torch.Tensor) -> torch.Tensor:
+        full = flat.numel() - flat.numel() % self.chunk
+        peaks = []
+        for rows in (flat[:full].view(-1, self.chunk), flat[full:].view(1, -1)):
+            if rows.numel():
+                peaks.append(torch.maximum(rows.amax(dim=1), rows.amin(dim=1).neg_()))
+        return torch.cat(peaks).div_(127.0) if peaks else torch.empty(0)
+
     def quantise(self, flat: torch.Tensor) -> Record:
-        n = flat.numel()
-        pad = (-n) % self.chunk
-        padded = torch.nn.functional.pad(flat, (0, pad)) if pad else flat
-        blocks = padded.view(-1, self.chunk)
-        scale = blocks.abs().amax(dim=1) / 127.0
-        inverse = torch.where(scale > 0, 1.0 / scale, torch.zeros_like(scale))
-        q = (blocks * inverse[:, None]).round_().clamp_(-127, 127).to(torch.int8).view(-1)[:n]
-        return {"data": _as_bytes(q), "scale": _as_bytes(scale), "chunk": self.chunk}
+        scale = self._scales(flat)
+        inverse = torch.where(scale >= _MIN_SCALE, 1.0 / scale, torch.zeros_like(scale))
+        scratch = torch.empty(min(flat.numel(), max(self.chunk, _SCRATCH_VALUES)))
+
+        def write(view: memoryview) -> None:
+            out = _writable(view, "int8")
+            for start, stop in self._blocks(flat.numel()):
+                width = min(self.chunk, stop - start)
+                first = start // self.chunk
+                rows = scratch[:stop - start].view(-1, width)
+                torch.mul(flat[start:stop].view(-1, width), inverse[first:first + rows.shape[0], None], out=rows)
+                out[start:stop].view(-1, width).copy_(rows.round_())  # |x|/s <= 127 (1 + 3 ulp): no clamp
+
+        return {"data": Fill(flat.numel(), write), "scale": _as_bytes(scale), "chunk": self.chunk}
 
     def dequantise(self, record: Mapping[str, Any], count: int) -> torch.Tensor:
         chunk = record["chunk"]
@@ -206,9 +253,11 @@ class _ChunkedInt8:
         _check_finite(scale, "scale")
         if n_chunks and (float(scale.min()) < 0 or float(scale.max()) > _MAX_SCALE):
             raise DecodeError("schema", f"int8 scales must lie in [0, {_MAX_SCALE:.3g}]")
-        pad = n_chunks * chunk - count
-        values = torch.nn.functional.pad(q.to(torch.float32), (0, pad)) if pad else q.to(torch.float32)
-        return (values.view(-1, chunk) * scale[:, None]).view(-1)[:count]
+        values = q.to(torch.float32)
+        full = count - count % chunk
+        values[:full].view(-1, chunk).mul_(scale[:full // chunk, None])
+        values[full:].mul_(scale[-1:])
+        return values
 
     def wire_bytes(self, count: int) -> int:
         return count + 4 * -(-count // self.chunk)
@@ -356,5 +405,5 @@ class ErrorFeedback:
             corrected = corrected + self.residual[name]
         record = self.codec.encode(name, corrected)
         if self.codec.lossy:
-            self.residual[name] = corrected - self.codec.decode(record)
+            self.residual[name] = corrected - self.codec.decode(through_wire(record))
         return record

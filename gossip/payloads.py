@@ -22,7 +22,7 @@ import torch
 from gossip.codecs import Codec
 from gossip.errors import DecodeError
 from gossip.identity import PEER_ID_LEN
-from gossip.packing import Buffer, pack
+from gossip.packing import Buffer, Packed, pack
 from gossip.spec import AdapterSpec
 from gossip.wire import DEFAULT_LIMITS, Limits, unpack_bounded
 
@@ -49,10 +49,6 @@ class ViewEntry:
     peer: bytes
     addr: str
     age: int
-
-
-def _records_size(records: list[dict]) -> int:
-    return sum(len(v) for r in records for v in r.values() if isinstance(v, memoryview | bytes)) + 64 * len(records)
 
 
 def _encode_tensors(vector: torch.Tensor, spec: AdapterSpec, codec: Codec) -> list[dict]:
@@ -86,7 +82,7 @@ def encode_update(vector: torch.Tensor, spec: AdapterSpec, codec: Codec, *, mode
     """A whole model (keyframe, in `codec.keyframe`) or, for sparse codecs, a delta against message `base`."""
     used = codec.keyframe if mode == "model" else codec
     tensors = _encode_tensors(vector, spec, used)
-    return pack({"codec": used.name, "mode": mode, "base": base, "tensors": tensors}, _records_size(tensors) + 128)
+    return pack({"codec": used.name, "mode": mode, "base": base, "tensors": tensors})
 
 
 def decode_update(body: bytes, spec: AdapterSpec, codec: Codec, limits: Limits = DEFAULT_LIMITS) -> Update:
@@ -103,19 +99,18 @@ def decode_update(body: bytes, spec: AdapterSpec, codec: Codec, limits: Limits =
 
 
 def encode_history(records: list[HistoryRecord], spec: AdapterSpec, codec: Codec,
-                   memo: dict[bytes, list[dict]] | None = None) -> Buffer:
-    """History records in one body. `memo` (subject -> encoded tensors) lets a peer that sends the
-    same records to several neighbours in a round encode each vector once."""
+                   memo: dict[bytes, Packed] | None = None) -> Buffer:
+    """History records in one body. `memo` (subject -> packed tensor list) lets a peer that sends
+    the same records to several neighbours in a round encode each vector once."""
     encoded = []
     for r in records:
         tensors = memo.get(r.subject) if memo is not None else None
         if tensors is None:
-            tensors = _encode_tensors(r.vector, spec, codec)
-            if memo is not None:  # own the bytes: a zero-copy codec's views would follow later changes
-                tensors = [{k: bytes(v) if isinstance(v, memoryview) else v for k, v in t.items()} for t in tensors]
+            tensors = Packed(pack(_encode_tensors(r.vector, spec, codec)))  # packed now: later changes stay out
+            if memo is not None:
                 memo[r.subject] = tensors
         encoded.append({"subject": r.subject, "distance": r.distance, "codec": codec.name, "tensors": tensors})
-    return pack({"records": encoded}, sum(_records_size(r["tensors"]) for r in encoded) + 128)
+    return pack({"records": encoded})
 
 
 def decode_history(body: bytes, spec: AdapterSpec, codec: Codec, limits: Limits = DEFAULT_LIMITS,
@@ -141,7 +136,7 @@ def decode_history(body: bytes, spec: AdapterSpec, codec: Codec, limits: Limits 
 
 
 def encode_hello(addrs: list[str], rnd: int) -> Buffer:
-    return pack({"addrs": addrs, "round": rnd}, 1024)
+    return pack({"addrs": addrs, "round": rnd})
 
 
 def decode_hello(body: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[list[str], int]:
@@ -155,7 +150,7 @@ def decode_hello(body: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[list[str
 
 
 def encode_view(view: list[ViewEntry]) -> Buffer:
-    return pack({"view": [{"id": e.peer, "addr": e.addr, "age": e.age} for e in view]}, 1024)
+    return pack({"view": [{"id": e.peer, "addr": e.addr, "age": e.age} for e in view]})
 
 
 def decode_view(body: bytes, limits: Limits = DEFAULT_LIMITS) -> list[ViewEntry]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 
@@ -25,6 +25,7 @@ from gossip.errors import DecodeError
 from gossip.identity import PEER_ID_LEN, SIGNATURE_LEN, Identity, verify
 from gossip.packing import Buffer, pack
 from gossip.replay import ReplayGuard
+from gossip.unpacking import Bounds, unpack
 
 PROTOCOL_VERSION = 1
 KINDS = frozenset({"update", "history", "hello", "shuffle", "shuffle_reply"})
@@ -75,24 +76,18 @@ def encode(envelope: Envelope, key: Identity) -> bytes:
         raise ValueError(f"unknown kind {envelope.kind!r}")
     e = envelope
     sig = key.sign(_signed_bytes(e.v, e.net, e.kind, e.sender, e.seq, e.round, e.t, e.body))
-    return bytes(pack({"v": e.v, "net": e.net, "kind": e.kind, "from": e.sender, "seq": e.seq,
-                       "round": e.round, "t": e.t, "body": e.body, "sig": sig}, len(e.body) + 512))
+    message = pack({"v": e.v, "net": e.net, "kind": e.kind, "from": e.sender, "seq": e.seq,
+                    "round": e.round, "t": e.t, "body": e.body, "sig": sig})
+    return cast(bytes, message)  # no Fill among the fields, so pack joined them into one bytes
 
 
 def unpack_bounded(data: Any, limits: Limits, what: str) -> Any:
-    """msgpack.unpackb with every container and string bounded; any failure becomes DecodeError."""
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise DecodeError("type", f"{what} must be bytes")
-    if len(data) > limits.max_message_bytes:
+    """The msgpack object in `data`, every container and string bounded, large binaries as views
+    into `data` (`gossip.unpacking`); any failure is a DecodeError."""
+    if isinstance(data, bytes | bytearray | memoryview) and len(data) > limits.max_message_bytes:
         raise DecodeError("too_large", f"{what} has {len(data)} bytes, limit {limits.max_message_bytes}")
-    try:
-        return msgpack.unpackb(
-            data, raw=False, use_list=True, strict_map_key=True,
-            max_bin_len=limits.max_body_bytes, max_str_len=limits.max_string_bytes,
-            max_array_len=limits.max_list_items, max_map_len=32, max_ext_len=0,
-        )
-    except Exception as exc:  # msgpack raises many types for malformed input; all mean "bad bytes"
-        raise DecodeError("malformed", f"{what}: {type(exc).__name__}: {exc}") from exc
+    return unpack(data, Bounds(max_bin=limits.max_body_bytes, max_str=limits.max_string_bytes,
+                               max_array=limits.max_list_items, max_map=32), what)
 
 
 def _int_field(msg: dict, name: str, low: int = 0, high: int = _U63) -> int:
@@ -102,9 +97,9 @@ def _int_field(msg: dict, name: str, low: int = 0, high: int = _U63) -> int:
     return value
 
 
-def _bytes_field(msg: dict, name: str, length: int | None = None) -> bytes:
+def _bytes_field(msg: dict, name: str, length: int | None = None) -> Buffer:
     value = msg[name]
-    if not isinstance(value, bytes):
+    if not isinstance(value, bytes | memoryview):
         raise DecodeError("schema", f"{name} must be bytes")
     if length is not None and len(value) != length:
         raise DecodeError("schema", f"{name} must have {length} bytes, has {len(value)}")

@@ -26,6 +26,7 @@ from gossip import wire
 from gossip.codecs import all_finite, make_codec
 from gossip.errors import DecodeError
 from gossip.identity import Identity
+from gossip.packing import Packed
 from gossip.payloads import decode_history, decode_update, encode_history
 from gossip.replay import ReplayGuard
 from gossip.replicas import ReplicaReceiver, ReplicaSender
@@ -109,7 +110,7 @@ class PeerNode:
         self.rejected: Counter[str] = Counter()
         self.received: dict[bytes, Received] = {}
         self._peer_at: dict[Address, bytes] = {}   # who last signed from an address: their records are not sent back
-        self._history_memo: dict[bytes, list[dict]] = {}  # this round's encoded history records
+        self._history_memo: dict[bytes, Packed] = {}  # this round's encoded history records
         self.last_loss = float("nan")
         self._delays: deque[float] = deque(maxlen=self.settings.window_history)
         self._collect_started: float | None = None  # set while collecting
