@@ -12,6 +12,7 @@ the own model keeps weight 1 and the result is the weighted mean over [own] + ot
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from robust.history import HistoryMatrix
@@ -27,18 +28,25 @@ def foolsgold_weights(histories: torch.Tensor) -> torch.Tensor:
         return torch.empty(0)
     if m == 1:
         return torch.ones(1)
-    cs = cosine_similarities(histories.to(torch.float32)).fill_diagonal_(0)
-    v = cs.max(dim=1).values
+    return torch.from_numpy(weights_from_similarities(cosine_similarities(histories.to(torch.float32))))
+
+
+def weights_from_similarities(cs: np.ndarray) -> np.ndarray:
+    """FoolsGold's weights (float32) from the [m, m] cosine similarities of the histories (m >= 2)."""
+    cs = cs.copy()
+    np.fill_diagonal(cs, 0)
+    v = cs.max(axis=1)
     pardon = v[:, None] < v[None, :]
-    cs = torch.where(pardon, cs * v[:, None] / v[None, :].clamp(min=1e-12), cs)
-    alpha = (1 - cs.max(dim=1).values).clamp(0, 1)
+    cs = np.where(pardon, cs * v[:, None] / np.maximum(v[None, :], 1e-12), cs)
+    alpha = np.clip(1 - cs.max(axis=1), 0, 1)
     top = alpha.max()
-    if float(top) <= 0:
-        return torch.zeros(m)
+    if top <= 0:
+        return np.zeros(len(cs), np.float32)
     alpha = alpha / top
-    alpha = torch.where(alpha >= 1, torch.full_like(alpha, 0.99), alpha)
-    logit = torch.log(alpha / (1 - alpha)) + 0.5  # -inf where alpha == 0, clipped to 0 below
-    return torch.nan_to_num(logit, nan=0.0, neginf=0.0, posinf=1.0).clamp(0, 1)
+    alpha[alpha >= 1] = 0.99
+    with np.errstate(divide="ignore"):
+        logit = np.log(alpha / (1 - alpha)) + 0.5  # -inf where alpha == 0, clipped to 0 below
+    return np.clip(np.nan_to_num(logit, nan=0.0, neginf=0.0, posinf=1.0), 0, 1).astype(np.float32)
 
 
 def check_senders(others: torch.Tensor, meta: Meta, rule: str) -> None:

@@ -8,6 +8,7 @@ candidates the neighbourhood is clamped to at least one, and the rule still runs
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from robust.mean import mix_with_own
@@ -15,13 +16,13 @@ from robust.meta import Meta
 from robust.pairwise import distances_around
 
 
-def krum_scores(own: torch.Tensor, others: torch.Tensor, f: int) -> torch.Tensor:
+def krum_scores(own: torch.Tensor, others: torch.Tensor, f: int) -> np.ndarray:
     """Scores of the candidates [own] + others (row 0 is own)."""
     n_candidates = others.shape[0] + 1
     k = min(max(1, n_candidates - f - 2), n_candidates - 1)
     distances = distances_around(own, others)
-    distances.fill_diagonal_(float("inf"))
-    return distances.topk(k, dim=1, largest=False).values.sum(dim=1)
+    np.fill_diagonal(distances, np.inf)
+    return np.partition(distances, k - 1, axis=1)[:, :k].sum(axis=1)
 
 
 class MultiKrum:
@@ -36,13 +37,13 @@ class MultiKrum:
         if others.shape[0] == 0:
             return own
         scores = krum_scores(own, others, self.f)
-        m = min(self.m if self.m is not None else max(1, scores.shape[0] - self.f), scores.shape[0])
-        chosen = torch.topk(scores, m, largest=False).indices
+        m = min(self.m if self.m is not None else max(1, len(scores) - self.f), len(scores))
+        chosen = np.argsort(scores, kind="stable")[:m]  # ties go to the earlier candidate, own first
         if m == 1:
-            return own if int(chosen[0]) == 0 else others[int(chosen[0]) - 1]
-        weights = torch.zeros(scores.shape[0], dtype=own.dtype)
+            return own if chosen[0] == 0 else others[int(chosen[0]) - 1]
+        weights = np.zeros(len(scores), np.float32)
         weights[chosen] = 1.0
-        return mix_with_own(own, float(weights[0]), others, weights[1:])  # no gather of the chosen rows
+        return mix_with_own(own, float(weights[0]), others, torch.from_numpy(weights[1:]))  # no gather
 
 
 class Krum(MultiKrum):

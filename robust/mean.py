@@ -17,7 +17,7 @@ def mix_with_own(own: torch.Tensor, own_weight: float, others: torch.Tensor, wei
     """(w_own·own + Σ_j w_j x_j) / (w_own + Σ_j w_j), without stacking [own] + others (one pass over others)."""
     weights = weights.to(others.dtype)
     total = own_weight + float(weights.sum())
-    return torch.addmv(own, others.T, weights, beta=own_weight).div_(total)
+    return torch.addmv(own, others.T, weights / total, beta=own_weight / total)  # normalised in the same pass
 
 
 class Mean:

@@ -1,9 +1,10 @@
 """Each rule on small cases computed by hand."""
 
+import pytest
 import torch
 
 from robust import Meta, make
-from robust.pairwise import cosine_similarities, squared_distances
+from robust.pairwise import SLICE_COLUMNS, centred_gram, cosine_similarities, distances_around, gram
 
 T = torch.tensor
 
@@ -25,9 +26,19 @@ def test_metropolis_weights():
 def test_pairwise_geometry_matches_the_definition():
     x = torch.randn(6, 50, dtype=torch.float64) + 1000.0  # far from the origin: centring keeps precision
     expected = torch.cdist(x, x) ** 2
-    assert torch.allclose(squared_distances(x), expected, atol=1e-6)
+    assert torch.allclose(torch.from_numpy(distances_around(x[0], x[1:])), expected, atol=1e-6)
     cs = cosine_similarities(x)
-    assert torch.allclose(cs[1, 2], torch.nn.functional.cosine_similarity(x[1], x[2], dim=0))
+    assert abs(cs[1, 2] - float(torch.nn.functional.cosine_similarity(x[1], x[2], dim=0))) < 1e-12
+
+
+@pytest.mark.parametrize("rows", [1, 8, 33])
+@pytest.mark.parametrize("columns", [5, 2 * SLICE_COLUMNS, 3 * SLICE_COLUMNS + 7])
+def test_sliced_gram_equals_the_plain_product(rows, columns):
+    x = torch.randn(rows, columns, dtype=torch.float64)
+    assert torch.allclose(gram(x), x @ x.T)
+    assert torch.allclose(gram(x.T.contiguous().T), x @ x.T)  # column-major input
+    own = torch.randn(columns, dtype=torch.float64)
+    assert torch.allclose(centred_gram(own, x, chunk_bytes=1 << 16), (x - own) @ (x - own).T)
 
 
 def test_krum_picks_the_most_central_candidate():
