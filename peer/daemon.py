@@ -90,13 +90,12 @@ class Daemon:
             raise ValueError(f"--transport {o.transport!r}: expected one of {', '.join(TRANSPORTS)}")
         if o.init not in ("shared", "own"):
             raise ValueError(f"--init {o.init!r}: expected shared or own")
-        o.state_dir.mkdir(parents=True, exist_ok=True)
-        self.genesis = load_genesis(o.genesis)
-        self.identity = Identity.load_or_create(o.state_dir / "identity.key")
+        self.genesis = load_genesis(o.genesis)  # every input is checked before anything is written
         self.workload = build_workload(self.genesis, o.workload_data)
-        if o.data is not None:
-            data = load_shard(o.data, self.workload)
-        else:
+        data = load_shard(o.data, self.workload) if o.data is not None else None
+        o.state_dir.mkdir(parents=True, exist_ok=True)
+        self.identity = Identity.load_or_create(o.state_dir / "identity.key")
+        if data is None:
             data = _demo_shard(self.workload, self.identity)
             log.warning("no --data given: training on a demo shard of the built-in %s pool", self.workload.name)
         self.test = self.workload.test.subset(range(min(o.eval_samples, len(self.workload.test))))
