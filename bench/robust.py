@@ -1,6 +1,7 @@
 """Time of each aggregation rule for n in {8, 32, 128} and d in {1e5, 1e6}, next to one
 [n,d] x [d,n] matrix product (`others @ others.T`, the floor for all-pairs rules) in the same
-run, measured in turn with the rules, round after round, best of each (3 to 15 rounds). `sliced ms` is the same product as the rules compute it (`robust.pairwise.gram`).
+run, measured in turn with the rules, round after round, best of each (3 to 15 rounds).
+`sliced ms` is the same product as the rules compute it (`robust.pairwise.gram`).
 Run: python -m bench.robust"""
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ def main() -> None:
             senders = tuple(i.to_bytes(38, "little") for i in range(n))
             rounds = int(min(15, max(3, 0.01 / best_of(lambda others=others: others @ others.T))))
             fns = {"floor": lambda others=others: others @ others.T, "sliced": lambda others=others: gram(others)}
+            meta = Meta(senders=senders)
             for name in RULES:
-                fns[name] = lambda rule=make(name), own=own, others=others, senders=senders: \
-                    rule(own, others, Meta(senders=senders))
+                rule = make(name)
+                fns[name] = lambda rule=rule, own=own, others=others, meta=meta: rule(own, others, meta)
             best = best_of_interleaved(fns, rounds)
             floor, sliced = best["floor"], best["sliced"]
             cells = []
