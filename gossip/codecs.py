@@ -283,6 +283,28 @@ class Int8(Codec):
         return self.quantiser.wire_bytes(numel)
 
 
+_SAMPLE = 65_536
+
+
+def top_indices(magnitude: torch.Tensor, k: int) -> torch.Tensor:
+    """Increasing indices of the `k` largest entries of `magnitude`, exactly.
+
+    `torch.topk` over 16M values takes 270 ms on the bench machine. For large inputs, the
+    (1 - 1.5k/n) quantile of a fixed sample of 65 536 entries is a threshold that about 1.5k
+    entries pass. Whenever at least k pass, the k largest of them are the k largest of all: the
+    k-th largest is then at least the threshold. Otherwise (heavy ties) it falls back to the
+    full `topk`, and so does an input that is not all finite (topk ranks NaN highest, a
+    threshold would drop it). 48 ms at 16M, measured.
+    """
+    n = magnitude.numel()
+    if n >= 16 * _SAMPLE and 3 * k < 2 * n and all_finite(magnitude):
+        sample = magnitude[torch.randint(n, (_SAMPLE,), generator=torch.Generator().manual_seed(0))]
+        candidates = torch.nonzero(magnitude >= torch.quantile(sample, 1 - 1.5 * k / n)).squeeze(1)
+        if candidates.numel() >= k:
+            return candidates[torch.topk(magnitude[candidates], k, sorted=False).indices].sort().values
+    return torch.topk(magnitude, k, sorted=False).indices.sort().values
+
+
 class TopK(Codec):
     """Top-k sparsification: the k largest-magnitude values and their (increasing) uint32 indices.
 
@@ -307,8 +329,7 @@ class TopK(Codec):
         return min(numel, max(1, math.ceil(self.fraction * numel)))
 
     def _select(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        k = self.k(flat.numel()) if flat.numel() else 0
-        idx = torch.topk(flat.abs(), k, sorted=False).indices.sort().values
+        idx = top_indices(flat.abs(), self.k(flat.numel()) if flat.numel() else 0)
         return idx, flat[idx]
 
     def _values_record(self, values: torch.Tensor) -> Record:

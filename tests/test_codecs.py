@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from gossip.codecs import CODECS, ErrorFeedback, make_codec, through_wire
+from gossip.codecs import CODECS, ErrorFeedback, make_codec, through_wire, top_indices
 from gossip.errors import DecodeError
 from gossip.packing import pack
 from gossip.spec import TensorSpec
@@ -157,3 +157,21 @@ def test_name_and_shape_must_match_the_spec():
 def test_unknown_codec_name():
     with pytest.raises(ValueError, match="unknown codec"):
         make_codec("zip")
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "heavy_tail", "mostly_zero", "constant", "with_nan"])
+@pytest.mark.parametrize("fraction", [0.001, 0.01, 0.3])
+def test_sampled_top_k_picks_exactly_the_largest_values(kind, fraction):
+    gen = torch.Generator().manual_seed(3)
+    n = 16 * 65_536 + 123
+    x = {"gaussian": torch.randn(n, generator=gen),
+         "heavy_tail": torch.randn(n, generator=gen) ** 5,
+         "mostly_zero": torch.randn(n, generator=gen) * (torch.rand(n, generator=gen) < 0.002),
+         "constant": torch.ones(n),
+         "with_nan": torch.randn(n, generator=gen).index_fill_(0, torch.tensor([7]), float("nan"))}[kind]
+    magnitude = x.abs()
+    k = math.ceil(fraction * n)
+    chosen = top_indices(magnitude, k)
+    assert chosen.numel() == k and bool((chosen[1:] > chosen[:-1]).all())
+    expected = torch.topk(magnitude, k).values  # ties may pick other indices, never other values
+    assert torch.equal(magnitude[chosen].sort(descending=True).values.nan_to_num(), expected.nan_to_num())
