@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import threading
 
+from libp2p.peer.id import ID
+
 from gossip.identity import Identity
 from gossip.transport.p2p import Libp2pTransport
 from gossip.transport.ratelimit import RateLimits
@@ -148,5 +150,36 @@ def test_a_peer_offering_only_plaintext_cannot_connect():
             assert received == []
         finally:
             await victim.stop()
+
+    run(scenario)
+
+
+def test_a_peer_that_restarts_on_another_port_is_reached_at_its_new_address_only():
+    async def scenario():
+        identity = Identity.generate()
+        a, old = Libp2pTransport(Identity.generate()), Libp2pTransport(identity)
+        await a.start()
+        await old.start()
+        a.learn(old.address, old.addrs)
+        assert await a.send(old.address, b"before")
+        await old.stop()
+        new = Libp2pTransport(identity)
+        got = []
+        new.set_handler(lambda sender, data: got.append(data))
+        await new.start()
+        try:
+            assert new.addrs != old.addrs
+            a.learn(new.address, new.addrs)
+            store, peer = a._host.get_peerstore(), ID.from_base58(new.address)
+            listening = [addr.split("/p2p/")[0] for addr in new.addrs]
+            await wait_for(lambda: [str(m) for m in store.addrs(peer)] == listening)  # the old port is gone
+            for _round in range(20):  # the node retries each round; the dead connection may take a moment to go
+                if await a.send(new.address, b"after"):
+                    break
+                await asyncio.sleep(0.25)
+            await wait_for(lambda: got == [b"after"])
+        finally:
+            await a.stop()
+            await new.stop()
 
     run(scenario)

@@ -132,7 +132,14 @@ class Libp2pTransport:
             except Exception:
                 log.debug("ignored unparsable address %r for %s", addr, peer)
         if parsed and self._host is not None:
-            self._trio.call_soon(self._host.get_peerstore().add_addrs, ID.from_base58(peer), parsed, 0)
+            self._trio.call_soon(self._replace_addrs, ID.from_base58(peer), parsed)
+
+    def _replace_addrs(self, peer: ID, addrs: list[multiaddr.Multiaddr]) -> None:
+        """The latest addresses replace the earlier ones, as in `Membership.addrs`: a peer that
+        restarts on a new port is not dialled at its old one first, and the store stays small."""
+        store = self._host.get_peerstore()  # type: ignore[union-attr]
+        store.clear_addrs(peer)
+        store.add_addrs(peer, addrs, 0)
 
     async def rediscover(self) -> None:
         """Nothing to do: libp2p peers are found through bootstrap addresses and shuffles."""
