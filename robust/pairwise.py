@@ -5,8 +5,8 @@ from small numbers and stay accurate when the models are already close to each o
 (|x_i|^2 + |x_j|^2 - 2<x_i,x_j> loses every digit when |x_i - x_j| << |x_i| in float32).
 
 The product runs in torch over [m, d]; what follows works on the small [m, m] result in
-numpy float64, where each operation costs about a microsecond instead of torch's ten (at
-m = 8, d = 1e5 torch's small operations had cost a third of the Gram product itself).
+numpy float64, where a call costs a few microseconds against about ten for torch (at m = 8,
+d = 1e5 torch's small operations had cost a third of the Gram product itself).
 """
 
 from __future__ import annotations
@@ -29,13 +29,14 @@ def distances_around(own: torch.Tensor, others: torch.Tensor) -> np.ndarray:
 
 
 SLICE_COLUMNS = 16_384
-SLICED_MAX_ROWS = 32
+SLICED_MAX_ROWS = 16
 
 
 def gram(x: torch.Tensor) -> torch.Tensor:
-    """x xᵀ for `[n, d]` rows. With few rows (n <= 32) one `mm` of this tall-skinny shape leaves
-    the cores half idle; cutting d into 16 384-column slices and multiplying them as one batch
-    is 1.3-2.5x faster on the bench machine (`bench/robust.py` prints both). Many rows: one `mm`."""
+    """x xᵀ for `[n, d]` rows. With few rows (n <= 16) one `mm` of this tall-skinny shape leaves
+    a core idle; cutting d into 16 384-column slices and multiplying them as one batch is
+    1.5-2.8x faster at n = 8 on the bench machine (`bench/robust.py` prints both). At n = 32
+    it was no faster, so more rows get one `mm`."""
     n, d = x.shape
     slices = d // SLICE_COLUMNS
     if n > SLICED_MAX_ROWS or slices < 2:

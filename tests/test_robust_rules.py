@@ -31,7 +31,7 @@ def test_pairwise_geometry_matches_the_definition():
     assert abs(cs[1, 2] - float(torch.nn.functional.cosine_similarity(x[1], x[2], dim=0))) < 1e-12
 
 
-@pytest.mark.parametrize("rows", [1, 8, 33])
+@pytest.mark.parametrize("rows", [1, 8, 17])
 @pytest.mark.parametrize("columns", [5, 2 * SLICE_COLUMNS, 3 * SLICE_COLUMNS + 7])
 def test_sliced_gram_equals_the_plain_product(rows, columns):
     x = torch.randn(rows, columns, dtype=torch.float64)
