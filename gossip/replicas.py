@@ -19,6 +19,7 @@ import torch
 
 from gossip.codecs import Codec
 from gossip.errors import DecodeError
+from gossip.packing import Buffer
 from gossip.payloads import Update, decode_update, encode_update
 from gossip.spec import AdapterSpec
 
@@ -37,22 +38,34 @@ class ReplicaSender:
         self.max_targets = max_targets
         self._replicas: OrderedDict[Hashable, _Replica] = OrderedDict()
 
-    def body_for(self, target: Hashable, vector: torch.Tensor, seq: int) -> bytes:
-        """The update body for `target`, carried by the message numbered `seq`."""
-        if not self.codec.sparse:
-            return encode_update(vector, self.spec, self.codec)
-        replica = self._replicas.get(target)
-        if replica is None or replica.since_keyframe + 1 >= self.keyframe_every:
-            body = encode_update(vector, self.spec, self.codec, mode="model")
-            self._replicas[target] = _Replica(decode_update(body, self.spec, self.codec).vector, seq)
-        else:
-            body = encode_update(vector - replica.vector, self.spec, self.codec, mode="delta", base=replica.last_seq)
-            replica.vector = replica.vector + decode_update(body, self.spec, self.codec).vector
-            replica.last_seq, replica.since_keyframe = seq, replica.since_keyframe + 1
-        self._replicas.move_to_end(target)
+    def bodies_for(self, targets: list[Hashable], vector: torch.Tensor, seqs: list[int]) -> list[Buffer]:
+        """Update bodies for `targets`, the i-th carried by the message numbered `seqs[i]`.
+
+        A whole-model body is the same for every target that gets one (every target of a dense
+        codec), so it is encoded, and for replicas decoded, once per call, not once per target.
+        """
+        keyframe: tuple[Buffer, torch.Tensor] | None = None
+        bodies = []
+        for target, seq in zip(targets, seqs, strict=True):
+            replica = self._replicas.get(target) if self.codec.sparse else None
+            if replica is not None and replica.since_keyframe + 1 < self.keyframe_every:
+                body = encode_update(vector - replica.vector, self.spec, self.codec, mode="delta",
+                                     base=replica.last_seq)
+                replica.vector = replica.vector + decode_update(body, self.spec, self.codec).vector
+                replica.last_seq, replica.since_keyframe = seq, replica.since_keyframe + 1
+            else:
+                if keyframe is None:
+                    body = encode_update(vector, self.spec, self.codec, mode="model")
+                    keyframe = body, decode_update(body, self.spec, self.codec).vector if self.codec.sparse else vector
+                body = keyframe[0]
+                if self.codec.sparse:
+                    self._replicas[target] = _Replica(keyframe[1], seq)  # replicas are replaced, never changed in place
+            if self.codec.sparse:
+                self._replicas.move_to_end(target)
+            bodies.append(body)
         while len(self._replicas) > self.max_targets:
             self._replicas.popitem(last=False)
-        return body
+        return bodies
 
     def forget(self, target: Hashable) -> None:
         """Next message to `target` is a keyframe (it restarted or was unreachable)."""

@@ -172,10 +172,11 @@ class PeerNode:
             self.bytes_sent += len(data)
         return delivered
 
-    async def _send_update(self, to: Address, vector: torch.Tensor) -> None:
-        seq = self.take_seq()
-        if not await self.send(to, "update", self.replicas_out.body_for(to, vector, seq), seq):
-            self.replicas_out.forget(to)  # it missed this one: resynchronise with a keyframe
+    async def _send_updates(self, targets: list[Address], vector: torch.Tensor) -> None:
+        seqs = [self.take_seq() for _ in targets]
+        for target, seq, body in zip(targets, seqs, self.replicas_out.bodies_for(targets, vector, seqs), strict=True):
+            if not await self.send(target, "update", body, seq):
+                self.replicas_out.forget(target)  # it missed this one: resynchronise with a keyframe
 
     async def _send_history(self, to: Address) -> None:
         records = self.rule.records_for(self._peer_at.get(to, b""), self.generator)
@@ -260,8 +261,7 @@ class PeerNode:
         outgoing = self.behaviour.outgoing(self, start, self.adapter.get_vector())
         for step in range(self.genesis.training.gossip_steps):
             targets = self.sampler.targets(self.genesis.gossip.fanout)
-            for target in targets:
-                await self._send_update(target, outgoing)
+            await self._send_updates(targets, outgoing)
             if isinstance(self.rule, SybilWall) and step == 0 and self.round % self.settings.history_every == 0:
                 self._history_memo.clear()  # histories changed since the last round
                 for target in targets:
