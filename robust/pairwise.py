@@ -52,12 +52,22 @@ def gram(x: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def centred_gram(own: torch.Tensor, others: torch.Tensor, chunk_bytes: int = 1 << 21) -> torch.Tensor:
+CACHE_BLOCK_BYTES = 1 << 21
+
+
+def block_columns(rows: torch.Tensor, chunk_bytes: int = CACHE_BLOCK_BYTES) -> int:
+    """How many columns of `rows` ([n, d]) make a block of about `chunk_bytes` (at least one
+    Gram slice): small enough that a second operation on the block finds it in a core's L2."""
+    n = max(rows.shape[0], 1)
+    return max(SLICE_COLUMNS, chunk_bytes // (rows.element_size() * n))
+
+
+def centred_gram(own: torch.Tensor, others: torch.Tensor, chunk_bytes: int = CACHE_BLOCK_BYTES) -> torch.Tensor:
     """(others - own)(others - own)ᵀ, one column block at a time: each centred block is still in
     cache when the product reads it, so the whole costs about one pass over `others`, like the
     plain Gram product, instead of a write and a re-read of an [n, d] temporary."""
     n, d = others.shape
-    step = max(SLICE_COLUMNS, chunk_bytes // (others.element_size() * max(n, 1)))
+    step = block_columns(others, chunk_bytes)
     out = torch.zeros(n, n, dtype=others.dtype)
     for start in range(0, d, step):
         out += gram(others[:, start:start + step] - own[start:start + step])
@@ -67,5 +77,5 @@ def centred_gram(own: torch.Tensor, others: torch.Tensor, chunk_bytes: int = 1 <
 def cosine_similarities(x: torch.Tensor, eps: float = 1e-12) -> np.ndarray:
     """`[m, m]` cosine similarities between the rows of `x` (zero rows are similar to nothing)."""
     products = gram(x).double().numpy()
-    norms = np.sqrt(np.clip(np.diag(products), 0, None))
-    return products / np.maximum(np.outer(norms, norms), eps)
+    norms = np.sqrt(np.maximum(products.diagonal(), 0))
+    return products / np.maximum(norms[:, None] * norms[None, :], eps)

@@ -61,9 +61,8 @@ class SybilWall:
                     self.histories.remove(sender)
         self.histories.add_pulls(meta.senders, others, own)
         self._evict()
-        by_subject = dict(zip(self.histories.keys(), foolsgold_weights(self.histories.matrix()).tolist(),
-                              strict=True))
-        return mix_with_own(own, 1.0, others, torch.tensor([by_subject[s] for s in meta.senders]))
+        weights = foolsgold_weights(self.histories.matrix())[self.histories.rows_of(meta.senders)]
+        return mix_with_own(own, 1.0, others, torch.from_numpy(weights))
 
     def records_for(self, recipient: bytes, generator: torch.Generator) -> list[HistoryRecord]:
         """History records to gossip to `recipient` this round (distances as held here).

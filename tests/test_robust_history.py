@@ -50,3 +50,18 @@ def test_vectors_of_another_length_are_refused():
         assert "3 values" in str(exc)
     else:
         raise AssertionError("expected a ValueError")
+
+
+def test_pulls_in_column_blocks_are_exactly_the_whole_update():
+    """Wide enough for three cache blocks: blocking changes the order of work, never a value."""
+    generator = torch.Generator().manual_seed(0)
+    keys = [b"a", b"b"]
+    d = 600_000  # block_columns gives 262 144 columns for two float32 rows
+    start = torch.randn(2, d, generator=generator)
+    own, others = torch.randn(d, generator=generator), torch.randn(2, d, generator=generator)
+    matrix = HistoryMatrix()
+    for key, row in zip(keys, start, strict=True):
+        matrix.set(key, row)
+    matrix.add_pulls(keys, others, own)
+    assert torch.equal(matrix.matrix(), (start + others) - own)
+    assert matrix.rows_of([b"b", b"a"]) == [1, 0]
