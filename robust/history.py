@@ -85,8 +85,9 @@ class HistoryMatrix:
         if rows and rows == list(range(rows[0], rows[0] + len(rows))):
             block = data[rows[0]:rows[0] + len(rows)]
             step = block_columns(block)
-            if block.shape[1] <= 2 * step:
-                step = block.shape[1]  # the whole fits in the two cores' caches: one pass each
+            if block.shape[1] <= 2 * step:  # the whole fits in the two cores' caches: one pass each
+                block.add_(others).sub_(own)
+                return
             for start in range(0, block.shape[1], step):
                 columns = slice(start, start + step)
                 block[:, columns].add_(others[:, columns]).sub_(own[columns])

@@ -44,7 +44,8 @@ def gram(x: torch.Tensor) -> torch.Tensor:
     if x.stride(1) != 1:
         x = x.contiguous()
     width = slices * SLICE_COLUMNS
-    batch = x[:, :width].view(n, slices, SLICE_COLUMNS).transpose(0, 1)
+    # [slices, n, 16 384]: slice s of every row, in one view (each torch call costs microseconds)
+    batch = x.as_strided((slices, n, SLICE_COLUMNS), (SLICE_COLUMNS, x.stride(0), 1))
     out = torch.bmm(batch, batch.transpose(1, 2)).sum(dim=0)
     if width < d:
         rest = x[:, width:]
