@@ -85,7 +85,7 @@ class HistoryMatrix:
         if rows and rows == list(range(rows[0], rows[0] + len(rows))):
             block = data[rows[0]:rows[0] + len(rows)]
             step = block_columns(block)
-            if block.shape[1] <= 2 * step:  # the whole fits in the two cores' caches: one pass each
+            if step >= block.shape[1]:
                 block.add_(others).sub_(own)
                 return
             for start in range(0, block.shape[1], step):

@@ -58,9 +58,12 @@ CACHE_BLOCK_BYTES = 1 << 21
 
 def block_columns(rows: torch.Tensor, chunk_bytes: int = CACHE_BLOCK_BYTES) -> int:
     """How many columns of `rows` ([n, d]) make a block of about `chunk_bytes` (at least one
-    Gram slice): small enough that a second operation on the block finds it in a core's L2."""
-    n = max(rows.shape[0], 1)
-    return max(SLICE_COLUMNS, chunk_bytes // (rows.element_size() * n))
+    Gram slice): small enough that a second operation on the block finds it in a core's L2.
+    All d when that is at most two blocks: the whole then fits in the two cores' caches, and
+    each torch call costs about 5 µs with cold caches, so fewer calls are worth more."""
+    n, d = max(rows.shape[0], 1), rows.shape[1]
+    step = max(SLICE_COLUMNS, chunk_bytes // (rows.element_size() * n))
+    return d if d <= 2 * step else step
 
 
 def centred_gram(own: torch.Tensor, others: torch.Tensor, chunk_bytes: int = CACHE_BLOCK_BYTES) -> torch.Tensor:
@@ -69,6 +72,8 @@ def centred_gram(own: torch.Tensor, others: torch.Tensor, chunk_bytes: int = CAC
     plain Gram product, instead of a write and a re-read of an [n, d] temporary."""
     n, d = others.shape
     step = block_columns(others, chunk_bytes)
+    if step >= d:
+        return gram(others - own)
     out = torch.zeros(n, n, dtype=others.dtype)
     for start in range(0, d, step):
         out += gram(others[:, start:start + step] - own[start:start + step])
