@@ -32,8 +32,8 @@ def foolsgold_weights(histories: torch.Tensor) -> np.ndarray:
 def weights_from_similarities(cs: np.ndarray) -> np.ndarray:
     """FoolsGold's weights (float32) from the [m, m] cosine similarities of the histories (m >= 2).
 
-    Written with plain ufuncs on small arrays: at m = 8 the wrappers of `np.clip` and
-    `np.nan_to_num` had cost more than the arithmetic (a tenth of the rule at d = 1e5)."""
+    Written with plain ufuncs: at m = 8 the Python wrappers of `np.clip` and `np.nan_to_num`
+    took about 40 % of this function's time (cProfile), more than their arithmetic."""
     cs = cs.copy()
     cs.flat[:: len(cs) + 1] = 0
     v = cs.max(axis=1)

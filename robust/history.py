@@ -75,10 +75,11 @@ class HistoryMatrix:
 
     def add_pulls(self, keys: tuple[bytes, ...] | list[bytes], others: torch.Tensor, own: torch.Tensor) -> None:
         """history[key_j] += others[j] - own, in place, without an [n, d] temporary. When the keys
-        hold consecutive rows (the same senders as last time, the usual case) it works on column
-        blocks of those rows: the subtraction finds the block the addition just wrote still in
-        cache (12 % faster at n = 8, d = 1e6 than two passes over the whole). Otherwise it goes
-        one row at a time. Each element is (h + x) - own either way."""
+        hold consecutive rows (the same senders as last time, the usual case), it is an addition
+        and a subtraction over those rows, block by block when they are wider than the caches
+        hold (`block_columns`): the subtraction then finds the block the addition just wrote
+        (12 % faster at n = 8, d = 1e6). Otherwise it goes one row at a time. Each element is
+        (h + x) - own either way."""
         rows = [self._row(key, own.numel()) for key in keys]  # may allocate: read self._data afterwards
         data = self._data
         assert data is not None
