@@ -199,10 +199,10 @@ class Libp2pTransport:
                     head = await _read_exactly(stream, HEADER_BYTES)
                 except StreamError:
                     return  # the sender closed the stream between frames: normal
-                if not self._admit(peer, head):
+                length = self._admit(peer, head)
+                if length is None:
                     await stream.reset()
                     return
-                length = parse_header(head, self.settings.max_frame)
                 if not self.pending.reserve(length):
                     self.dropped["queue_full"] += 1
                     await stream.reset()
@@ -220,8 +220,9 @@ class Libp2pTransport:
             with contextlib.suppress(Exception):  # already reset by the remote side
                 await stream.close()
 
-    def _admit(self, peer: str, head: bytes) -> bool:
-        """Bound and rate-check one frame from its header; a refusal is a strike (and maybe a ban)."""
+    def _admit(self, peer: str, head: bytes) -> int | None:
+        """Bound and rate-check one frame from its header: its length, or None when it is refused.
+        A refusal is a strike (and maybe a ban)."""
         now = time.monotonic()
         with self._limiter_lock:
             if self.limiter.banned(peer, now):
@@ -233,12 +234,12 @@ class Libp2pTransport:
                     reason, newly_banned = "oversized", self.limiter.strike(peer, now)
                 else:
                     if self.limiter.allow(peer, length, now):
-                        return True
+                        return length
                     reason, newly_banned = "rate_limited", self.limiter.banned(peer, now)
         self.dropped[reason] += 1
         if newly_banned:
             self._disconnect_soon(peer)
-        return False
+        return None
 
     def _deliver(self, peer: str, data: bytes) -> None:
         try:
