@@ -49,6 +49,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p_down.set_defaults(run=_down)
 
 
+def _load(directory: Path):
+    """The testnet recorded in `directory`; a CommandError saying how to start one when there is none."""
+    from peer.testnet import Testnet, TestnetError
+
+    try:
+        return Testnet.load(directory)
+    except TestnetError as exc:
+        raise CommandError(str(exc)) from exc
+
+
 def _add_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", type=Path, default=Path("testnet"), help="testnet directory (default ./testnet)")
 
@@ -120,12 +130,9 @@ def _fmt(value: object, digits: int = 3) -> str:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from peer.testnet import Testnet, TestnetError, peer_status
+    from peer.testnet import peer_status
 
-    try:
-        testnet = Testnet.load(args.dir)
-    except TestnetError as exc:
-        raise CommandError(str(exc)) from exc
+    testnet = _load(args.dir)
     rows = [peer_status(p) for p in testnet.peers]
     if args.json:
         print(json.dumps(rows, indent=1, sort_keys=True))
@@ -148,12 +155,9 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
-    from peer.testnet import Testnet, TestnetError, stop
+    from peer.testnet import stop
 
-    try:
-        testnet = Testnet.load(args.dir)
-    except TestnetError as exc:
-        raise CommandError(str(exc)) from exc
+    testnet = _load(args.dir)
     graceful, killed = stop(testnet, args.timeout)
     print(f"stopped {len(graceful)} peers gracefully" + (f", killed {', '.join(killed)}" if killed else ""))
     return 0
