@@ -243,7 +243,10 @@ class PeerNode:
         fresh = {s: r for s, r in self.received.items() if self.round - r.round <= self.settings.max_staleness}
         self.received.clear()
         own = self.adapter.get_vector()
-        senders = tuple(fresh)
+        # Sender-id order, not arrival order: arrivals at the same instant come out of the event
+        # loop's timer heap in no defined order, and order-sensitive rules (Krum's ties, SybilWall's
+        # histories) would follow it. Both simulation engines aggregate in this order.
+        senders = tuple(sorted(fresh))
         others = torch.stack([fresh[s].vector for s in senders]) if senders else torch.empty(0, own.numel())
         staleness = torch.tensor([max(0, self.round - fresh[s].round) for s in senders], dtype=torch.float32)
         meta = Meta(senders=senders, staleness=staleness, own_degree=len(self.sampler.neighbours()),

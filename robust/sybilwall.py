@@ -7,8 +7,9 @@ SybilWall widens the view by gossiping update histories:
 - It forwards history records to neighbours: a record at distance d is sent with probability
   λ·exp(-λ·(d - 1)) (λ = 0.8), never the recipient's own record, never a record that came
   from that recipient. A received record's distance grows by one. Direct-neighbour records
-  are never overwritten by gossip; a distant record is replaced by one at no greater distance
-  or by a newer one from the same relay.
+  are never overwritten by gossip; a distant record is replaced by a closer one, by a newer one
+  from the same relay, or by one at equal distance from a relay with a lower id (a canonical
+  tie-break: "the last to arrive" would depend on the order of frames that arrive together).
 - Aggregation: FoolsGold weights over *all* known histories (neighbours and distant), so a
   clique of clones is similar to itself wherever its members sit; then the own model gets
   weight 1 and the weights are renormalised over exactly the models being averaged
@@ -70,7 +71,7 @@ class SybilWall:
         Their vectors are views of the history matrix: encode them before the rule runs again.
         """
         out = []
-        for subject, known in self.known.items():
+        for subject, known in sorted(self.known.items()):  # subject order: draws never follow arrival order
             if recipient in (subject, known.via):
                 continue
             if float(torch.rand((), generator=generator)) < self.send_probability(known.distance):
@@ -83,7 +84,14 @@ class SybilWall:
         if subject == self.self_id:
             return False
         known = self.known.get(subject)
-        return known is None or (known.via is not None and (distance + 1 <= known.distance or known.via == sender))
+        if known is None:
+            return True
+        if known.via is None:
+            return False
+        # Closer wins; the same relay refreshes its record; between relays at equal distance the
+        # lower id wins, so the outcome never depends on which of two equal-time frames came first.
+        closer = distance + 1 < known.distance or (distance + 1 == known.distance and sender <= known.via)
+        return closer or known.via == sender
 
     def receive(self, sender: bytes, records: list[HistoryRecord]) -> None:
         """Merge records gossiped by `sender`; each arrives one hop further away."""
