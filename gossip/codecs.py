@@ -142,6 +142,14 @@ class Codec(ABC):
         """float32 bytes divided by wire bytes: 2.0 for fp16, ~4 for int8, ~1/(2·fraction) for topk."""
         return 4 * numel / max(1, self.wire_bytes(numel))
 
+    def received(self, rows: torch.Tensor) -> torch.Tensor:
+        """What receivers decode when each row of `rows` ([R, n]) is sent as one tensor record.
+
+        The simulator's batched engine uses it instead of encoding R messages; it runs the
+        same quantisation code as `encode`, so the values are the ones a real decode gives.
+        """
+        raise NotImplementedError(f"codec {self.name} has no batched form")
+
     @abstractmethod
     def _encode_flat(self, flat: torch.Tensor) -> Record: ...
 
@@ -167,6 +175,9 @@ class Fp32(Codec):
         _check_finite(data, "data")
         return data.clone()
 
+    def received(self, rows: torch.Tensor) -> torch.Tensor:
+        return rows.to(torch.float32).clone()
+
     def _wire_bytes(self, numel: int) -> int:
         return 4 * numel
 
@@ -177,11 +188,18 @@ class Fp16(Codec):
     name = "fp16"
     data_dtype = "float16"
 
+    @staticmethod
+    def _to_half(out: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        return out.copy_(values).clamp_(-65504.0, 65504.0)  # ±inf saturates
+
     def _encode_flat(self, flat: torch.Tensor) -> Record:
         def write(view: memoryview) -> None:
-            _writable(view, "float16").copy_(flat).clamp_(-65504.0, 65504.0)  # ±inf saturates
+            self._to_half(_writable(view, "float16"), flat)
 
         return {"data": Fill(2 * flat.numel(), write)}
+
+    def received(self, rows: torch.Tensor) -> torch.Tensor:
+        return self._to_half(torch.empty(rows.shape, dtype=torch.float16, device=rows.device), rows).to(torch.float32)
 
     def _decode_flat(self, record: Mapping[str, Any], numel: int) -> torch.Tensor:
         values = _from_bytes(record["data"], "float16", numel, "data").to(torch.float32)
@@ -219,17 +237,24 @@ class _ChunkedInt8:
         ranges = [(start, min(full, start + step)) for start in range(0, full, step)]
         return ranges + ([(full, count)] if full < count else [])
 
-    def _scales(self, flat: torch.Tensor) -> torch.Tensor:
-        full = flat.numel() - flat.numel() % self.chunk
-        peaks = []
-        for rows in (flat[:full].view(-1, self.chunk), flat[full:].view(1, -1)):
-            if rows.numel():
-                peaks.append(torch.maximum(rows.amax(dim=1), rows.amin(dim=1).neg_()))
-        return torch.cat(peaks).div_(127.0) if peaks else torch.empty(0)
+    def _scales(self, rows: torch.Tensor) -> torch.Tensor:
+        """Per row of `rows` ([R, n]), the scale of each chunk ([R, chunks])."""
+        count, full = rows.shape[1], rows.shape[1] - rows.shape[1] % self.chunk
+        peaks, r = [], rows.shape[0]
+        for part in (rows[:, :full].reshape(r, -1, self.chunk), rows[:, full:].reshape(r, 1, -1)):
+            if part.numel():
+                peaks.append(torch.maximum(part.amax(dim=2), part.amin(dim=2).neg_()))
+        if not peaks:
+            return torch.empty(rows.shape[0], -(-count // self.chunk), device=rows.device)
+        return torch.cat(peaks, dim=1).div_(127.0)
+
+    @staticmethod
+    def _inverse(scale: torch.Tensor) -> torch.Tensor:
+        return torch.where(scale >= _MIN_SCALE, 1.0 / scale, torch.zeros_like(scale))
 
     def quantise(self, flat: torch.Tensor) -> Record:
-        scale = self._scales(flat)
-        inverse = torch.where(scale >= _MIN_SCALE, 1.0 / scale, torch.zeros_like(scale))
+        scale = self._scales(flat[None])[0]
+        inverse = self._inverse(scale)
         scratch = torch.empty(min(flat.numel(), max(self.chunk, _SCRATCH_VALUES)))
 
         def write(view: memoryview) -> None:
@@ -259,6 +284,23 @@ class _ChunkedInt8:
         values[full:].mul_(scale[-1:])
         return values
 
+    def received(self, rows: torch.Tensor) -> torch.Tensor:
+        """`dequantise(quantise(row))` for every row of `rows` ([R, n]): the same products and roundings."""
+        scale = self._scales(rows)
+        inverse = self._inverse(scale)
+        count, full = rows.shape[1], rows.shape[1] - rows.shape[1] % self.chunk
+        out = torch.empty_like(rows, dtype=torch.float32)
+        whole = full // self.chunk
+        if whole:
+            body = out[:, :full].view(rows.shape[0], whole, self.chunk)
+            torch.mul(rows[:, :full].reshape(body.shape), inverse[:, :whole, None], out=body)
+            body.round_().mul_(scale[:, :whole, None])
+        if full < count:
+            tail = out[:, full:]
+            torch.mul(rows[:, full:], inverse[:, -1:], out=tail)
+            tail.round_().mul_(scale[:, -1:])
+        return out
+
     def wire_bytes(self, count: int) -> int:
         return count + 4 * -(-count // self.chunk)
 
@@ -278,6 +320,9 @@ class Int8(Codec):
 
     def _decode_flat(self, record: Mapping[str, Any], numel: int) -> torch.Tensor:
         return self.quantiser.dequantise(record, numel)
+
+    def received(self, rows: torch.Tensor) -> torch.Tensor:
+        return self.quantiser.received(rows)
 
     def _wire_bytes(self, numel: int) -> int:
         return self.quantiser.wire_bytes(numel)

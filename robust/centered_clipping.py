@@ -23,11 +23,14 @@ class CenteredClipping:
     def __call__(self, own: torch.Tensor, others: torch.Tensor, meta: Meta) -> torch.Tensor:
         if others.shape[0] == 0:
             return own
-        candidates = torch.cat([own[None], others])
-        v = own.clone()
+        return self.combine(torch.cat([own[None], others]))
+
+    def combine(self, candidates: torch.Tensor) -> torch.Tensor:
+        """Over the candidates axis (-2) of `[..., m, d]`, centred on the first candidate (the own model)."""
+        v = candidates[..., 0, :].clone()
         for _ in range(self.iterations):
-            diffs = candidates - v
-            norms = torch.linalg.vector_norm(diffs, dim=1)
+            diffs = candidates - v.unsqueeze(-2)
+            norms = torch.linalg.vector_norm(diffs, dim=-1)
             factors = torch.clamp(self.tau / norms.clamp(min=1e-12), max=1.0)
-            v = v + (factors @ diffs) / candidates.shape[0]
+            v = v + (factors.unsqueeze(-2) @ diffs).squeeze(-2) / candidates.shape[-2]
         return v

@@ -18,9 +18,13 @@ class Median:
     def __call__(self, own: torch.Tensor, others: torch.Tensor, meta: Meta) -> torch.Tensor:
         if others.shape[0] == 0:
             return own
-        ordered = torch.cat([own[None], others]).sort(dim=0).values
-        count = ordered.shape[0]
-        return (ordered[(count - 1) // 2] + ordered[count // 2]) / 2
+        return self.combine(torch.cat([own[None], others]))
+
+    def combine(self, candidates: torch.Tensor) -> torch.Tensor:
+        """Over the candidates axis (-2) of `[..., m, d]`: many peers' received sets at once."""
+        ordered = candidates.sort(dim=-2).values
+        count = ordered.shape[-2]
+        return (ordered[..., (count - 1) // 2, :] + ordered[..., count // 2, :]) / 2
 
 
 class TrimmedMean:
@@ -37,6 +41,11 @@ class TrimmedMean:
     def __call__(self, own: torch.Tensor, others: torch.Tensor, meta: Meta) -> torch.Tensor:
         if others.shape[0] == 0:
             return own
-        ordered = torch.cat([own[None], others]).sort(dim=0).values
-        f = min(self.f, (ordered.shape[0] - 1) // 2)
-        return ordered[f:ordered.shape[0] - f].mean(dim=0)
+        return self.combine(torch.cat([own[None], others]))
+
+    def combine(self, candidates: torch.Tensor) -> torch.Tensor:
+        """Over the candidates axis (-2) of `[..., m, d]`: many peers' received sets at once."""
+        ordered = candidates.sort(dim=-2).values
+        count = ordered.shape[-2]
+        f = min(self.f, (count - 1) // 2)
+        return ordered[..., f:count - f, :].mean(dim=-2)

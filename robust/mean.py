@@ -30,13 +30,17 @@ class Mean:
         if others.shape[0] == 0:
             return own
         if meta.weights is None:
-            return torch.cat([own[None], others]).mean(dim=0)
+            return self.combine(torch.cat([own[None], others]))
         if meta.weights.shape != (others.shape[0],) or bool((meta.weights < 0).any()):
             raise ValueError("meta.weights must be one non-negative weight per row of others")
         weights = torch.cat([torch.tensor([meta.own_weight], dtype=meta.weights.dtype), meta.weights])
         if float(weights.sum()) <= 0:
             return own
         return weighted_average(torch.cat([own[None], others]), weights)
+
+    def combine(self, candidates: torch.Tensor) -> torch.Tensor:
+        """The unweighted mean over the candidates axis (-2) of `[..., m, d]`."""
+        return candidates.mean(dim=-2)
 
 
 class Metropolis:
@@ -54,6 +58,11 @@ class Metropolis:
             return own
         own_degree = meta.own_degree if meta.own_degree is not None else n
         degrees = meta.degrees if meta.degrees is not None else torch.full((n,), float(n))
-        w = 1.0 / (1.0 + torch.maximum(degrees.to(torch.float32), torch.tensor(float(own_degree))))
-        weights = torch.cat([(1.0 - w.sum()).clamp(min=0)[None], w])
+        weights = self.weights(torch.tensor([float(own_degree)]), degrees.to(torch.float32)[None])[0]
         return weighted_average(torch.cat([own[None], others]), weights)
+
+    @staticmethod
+    def weights(own_degree: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
+        """[own, neighbours] weights ([..., 1 + n]) from the own degrees ([...]) and the senders' ([..., n])."""
+        w = 1.0 / (1.0 + torch.maximum(degrees, own_degree[..., None]))
+        return torch.cat([(1.0 - w.sum(dim=-1, keepdim=True)).clamp(min=0), w], dim=-1)
