@@ -33,6 +33,7 @@ class RunSection:
     rounds: int = 30               # sync and baselines: rounds
     eval_every: float = 10.0       # async: virtual seconds between evaluations; sync: rounds
     baseline: str = "none"         # none | fedavg | isolated
+    engine: str = "auto"           # auto: batched for lock-step runs with a dense codec, else nodes | batched | nodes
     genesis_file: str = ""
     data: str = ""                 # data folder for the sst2 workload
 
@@ -99,6 +100,7 @@ _SECTIONS = {"run": RunSection, "peers": PeersSection, "topology": TopologySecti
 _CHOICES = {
     ("run", "mode"): ("async", "sync"),
     ("run", "baseline"): ("none", "fedavg", "isolated"),
+    ("run", "engine"): ("auto", "batched", "nodes"),
     ("peers", "partition"): ("iid", "dirichlet", "pathological"),
     ("peers", "init"): ("shared", "own"),
     ("topology", "graph"): ("ring", "torus", "complete", "star", "regular", "erdos_renyi", "watts_strogatz",

@@ -39,6 +39,9 @@ from topology.churn import ChurnEvent
 from topology.live import LiveGraph
 
 log = logging.getLogger(__name__)
+# Lock-step rounds wait for every neighbour (or 60 s for a lost frame). The adaptive window must
+# stay off: its median equals the arrival delay there, so it closed just as the updates arrived.
+LOCK_STEP_WINDOW = {"initial_window": 60.0, "min_window": 60.0, "max_window": 60.0}
 
 
 @dataclass
@@ -56,7 +59,87 @@ def derive_seed(seed: int, *parts: object) -> int:
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
 
+def simulation_graph(config: SimConfig, seed: int) -> graphs.Graph:
+    """The base topology of a run (both engines build it here, from the same seed)."""
+    t, n = config.topology, config.peers.count
+    params: dict[str, Any] = {}
+    if t.graph == "regular":
+        params["k"] = t.degree
+    elif t.graph == "watts_strogatz":
+        params.update(k=t.degree, p=t.p)
+    elif t.graph == "erdos_renyi":
+        params["p"] = t.p
+    elif t.graph == "barabasi_albert":
+        params["m"] = t.m
+    elif t.graph == "file":
+        params["path"] = str(config.resolve(t.path))
+    graph = graphs.build(t.graph, n, seed=derive_seed(seed, "graph"), **params)
+    if graph.n != n:
+        raise ValueError(f"topology has {graph.n} nodes but peers.count is {n}")
+    return graph
+
+
+def churn_events(config: SimConfig, graph: graphs.Graph, seed: int) -> list[ChurnEvent]:
+    """The run's churn (both engines replay the same events)."""
+    c, n = config.churn, config.peers.count
+    horizon = config.run.duration
+    start = c.start or horizon / 3
+    end = c.end or 2 * horizon / 3
+    seed = derive_seed(seed, "churn")
+    if c.kind == "sessions":
+        return churn.sessions(n, horizon, distribution=c.distribution, mean_session=c.mean_session,
+                              shape=c.shape, mean_offline=c.mean_offline, crash_fraction=c.crash_fraction,
+                              seed=seed)
+    if c.kind == "mass":
+        return churn.mass_event(n, c.fraction, start, end, seed=seed)
+    if c.kind == "leave_return":
+        return churn.mass_event(n, c.fraction, start, end, seed=seed, kind="leave")
+    if c.kind == "targeted":
+        return churn.targeted_removal(graph, c.fraction, start, strategy=c.strategy, seed=seed)
+    if c.kind == "partition":
+        return churn.partition(n, start, end, groups=c.groups, seed=seed)
+    if c.kind == "trace":
+        return churn.read_trace(config.resolve(c.trace), n)
+    return []
+
+
+def data_attack(config: SimConfig, num_classes: int) -> LabelFlip | Backdoor | None:
+    """The batch transform of the data-poisoning attack, if the config has one."""
+    a = config.attack
+    if a.kind == "label_flip":
+        return LabelFlip(source=a.source, target=a.target, num_classes=num_classes)
+    if a.kind == "backdoor":
+        return Backdoor(target=a.target)
+    return None
+
+
+def pick_adversaries(config: SimConfig, rng: np.random.Generator) -> list[int]:
+    """The adversarial peers' indices (the first draw of the run's generator, in both engines)."""
+    a, n = config.attack, config.peers.count
+    if a.kind == "none":
+        return []
+    return sorted(int(i) for i in rng.choice(n, size=round(a.fraction * n), replace=False))
+
+
+def attack_inputs(attack: LabelFlip | Backdoor | None, test: TensorData) -> TensorData | None:
+    """Test inputs on which a data attack's success is measured."""
+    if attack is None:
+        return None
+    key = next(iter(test.features))
+    x, y = attack.success_inputs(test.features[key], test.labels)
+    return TensorData({key: x}, y)
+
+
+def progress_bar(config: SimConfig, enabled: bool) -> tqdm:
+    """The run's bar: rounds in lock-step mode, virtual seconds otherwise."""
+    sync = config.run.mode == "sync"
+    return tqdm(total=config.run.rounds if sync else config.run.duration, unit="round" if sync else "s",
+                desc=config.run.name, disable=not enabled, dynamic_ncols=True, leave=False)
+
+
 class Simulation:
+    engine = "nodes"
+
     def __init__(self, config: SimConfig, *, seed: int | None = None, progress: bool = True,
                  device: str | None = None) -> None:
         self.config = config
@@ -67,59 +150,24 @@ class Simulation:
         self.rng = np.random.default_rng(derive_seed(self.seed, "sim"))
         data = config.resolve(config.run.data) if config.run.data else None
         self.workload: Workload = build_workload(config.genesis, data)
-        n = config.peers.count
-        self.graph = self._graph()
+        self.graph = simulation_graph(config, self.seed)
         self.live = LiveGraph(self.graph, repair=config.topology.repair, target_degree=config.topology.degree,
                               seed=derive_seed(self.seed, "live"))
         self.network = MemoryNetwork(LinkModel(**vars(config.link)), seed=derive_seed(self.seed, "link"),
                                      reachable=self.live.reachable)
-        self.data_attack = self._data_attack()
-        self.adversarial = self._pick_adversaries(n)
+        self.data_attack = data_attack(config, self.workload.num_classes)
+        self.adversarial = pick_adversaries(config, self.rng)
         self.peers = self._build_peers()
-        self.attack_inputs = self._attack_inputs()
+        self.attack_inputs = attack_inputs(self.data_attack, self.workload.test)
         self.failures: list[BaseException] = []
 
     # building --------------------------------------------------------------------------------
-    def _graph(self) -> graphs.Graph:
-        t, n = self.config.topology, self.config.peers.count
-        params: dict[str, Any] = {}
-        if t.graph == "regular":
-            params["k"] = t.degree
-        elif t.graph == "watts_strogatz":
-            params.update(k=t.degree, p=t.p)
-        elif t.graph == "erdos_renyi":
-            params["p"] = t.p
-        elif t.graph == "barabasi_albert":
-            params["m"] = t.m
-        elif t.graph == "file":
-            params["path"] = str(self.config.resolve(t.path))
-        graph = graphs.build(t.graph, n, seed=derive_seed(self.seed, "graph"), **params)
-        if graph.n != n:
-            raise ValueError(f"topology has {graph.n} nodes but peers.count is {n}")
-        return graph
-
-    def _data_attack(self):
-        a = self.config.attack
-        if a.kind == "label_flip":
-            return LabelFlip(source=a.source, target=a.target, num_classes=self.workload.num_classes)
-        if a.kind == "backdoor":
-            return Backdoor(target=a.target)
-        return None
-
-    def _pick_adversaries(self, n: int) -> list[int]:
-        a = self.config.attack
-        if a.kind == "none":
-            return []
-        count = round(a.fraction * n)
-        return sorted(int(i) for i in self.rng.choice(n, size=count, replace=False))
-
     def _build_peers(self) -> list[SimPeer]:
         c = self.config
         n = c.peers.count
         shares = partition(self.workload.train.labels.numpy(), n, c.peers.partition, alpha=c.peers.alpha,
                            classes_per_peer=c.peers.classes_per_peer, seed=derive_seed(self.seed, "partition"))
-        settings = NodeSettings(step_seconds=c.peers.step_seconds,
-                                **({"initial_window": 60.0, "max_window": 60.0} if c.run.mode == "sync" else {}))
+        settings = NodeSettings(step_seconds=c.peers.step_seconds, **(LOCK_STEP_WINDOW if c.run.mode == "sync" else {}))
         adversary = Adversary()
         speeds = self.rng.uniform(c.peers.speed_min, c.peers.speed_max, size=n)
         peers = []
@@ -160,36 +208,9 @@ class Simulation:
             return DataPoisoner(adversary, float(a.params.get("boost", 1.0)))
         return None
 
-    def _attack_inputs(self) -> TensorData | None:
-        if self.data_attack is None:
-            return None
-        test = self.workload.test
-        key = next(iter(test.features))
-        x, y = self.data_attack.success_inputs(test.features[key], test.labels)
-        return TensorData({key: x}, y)
-
     # churn -------------------------------------------------------------------------------------
     def churn_events(self) -> list[ChurnEvent]:
-        c, n = self.config.churn, self.config.peers.count
-        horizon = self.config.run.duration
-        start = c.start or horizon / 3
-        end = c.end or 2 * horizon / 3
-        seed = derive_seed(self.seed, "churn")
-        if c.kind == "sessions":
-            return churn.sessions(n, horizon, distribution=c.distribution, mean_session=c.mean_session,
-                                  shape=c.shape, mean_offline=c.mean_offline, crash_fraction=c.crash_fraction,
-                                  seed=seed)
-        if c.kind == "mass":
-            return churn.mass_event(n, c.fraction, start, end, seed=seed)
-        if c.kind == "leave_return":
-            return churn.mass_event(n, c.fraction, start, end, seed=seed, kind="leave")
-        if c.kind == "targeted":
-            return churn.targeted_removal(self.graph, c.fraction, start, strategy=c.strategy, seed=seed)
-        if c.kind == "partition":
-            return churn.partition(n, start, end, groups=c.groups, seed=seed)
-        if c.kind == "trace":
-            return churn.read_trace(self.config.resolve(c.trace), n)
-        return []
+        return churn_events(self.config, self.graph, self.seed)
 
     def _apply(self, event: ChurnEvent) -> None:
         peer = self.peers[event.peer]
@@ -286,9 +307,7 @@ class Simulation:
         """Run to the end; returns the summary (see `sim.metrics.MetricsLog.summary`)."""
         started = time.perf_counter()
         sync = self.config.run.mode == "sync"
-        total = self.config.run.rounds if sync else self.config.run.duration
-        with tqdm(total=total, unit="round" if sync else "s", desc=self.config.run.name, disable=not self.progress,
-                  dynamic_ncols=True, leave=False) as bar:
+        with progress_bar(self.config, self.progress) as bar:
             run_virtual(self._run_sync(bar) if sync else self._run_async(bar))
         if self.failures:
             raise RuntimeError(f"a peer failed during the simulation: {self.failures[0]!r}") from self.failures[0]
@@ -305,7 +324,7 @@ class Simulation:
                 rejected[reason] = rejected.get(reason, 0) + count
         summary.update(
             name=self.config.run.name, seed=self.seed, mode=self.config.run.mode, baseline="none",
-            peer_rounds=peer_rounds, wall_seconds=round(wall, 3),
+            engine=self.engine, peer_rounds=peer_rounds, wall_seconds=round(wall, 3),
             peer_rounds_per_second=round(peer_rounds / wall, 2) if wall > 0 else None,
             training_share_of_wall=round(train / wall, 4) if wall > 0 else None,
             rejected_messages=rejected, frames_lost=self.network.frames_dropped,

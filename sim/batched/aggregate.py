@@ -1,0 +1,90 @@
+"""Every receiver's aggregation in one pass, with the rules of `robust/` themselves.
+
+Receivers are grouped by how many updates they hold. Rules with a batched form
+(`combine(candidates[..., m, d])`: mean, median, trimmed mean, centered clipping) run once per
+group on `[G, k + 1, d]`; Metropolis–Hastings runs per group with the real degrees of the live
+graph. Every other rule (Krum, Multi-Krum, geometric median, variance correction, and the
+stateful FoolsGold and SybilWall, one instance per peer) is called peer by peer, exactly as a
+`PeerNode` calls it. As in the node, a result that is not finite is refused and the own model kept.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from gossip.codecs import all_finite
+from gossip.spec import AdapterSpec
+from robust import Meta, Rule
+from robust.mean import Metropolis
+
+GROUP_VALUES = 1 << 24  # float32 values gathered per group pass (64 MiB)
+
+
+@dataclass
+class Arrival:
+    """One update a receiver holds: the sender's index, its decoded vector, the round it was sent in."""
+
+    sender: int
+    vector: torch.Tensor
+    round: int
+
+
+class Aggregator:
+    def __init__(self, rules: Sequence[Rule], spec: AdapterSpec, ids: Sequence[bytes],
+                 generators: Sequence[torch.Generator]) -> None:
+        self.rules, self.spec, self.ids, self.generators = rules, spec, ids, generators
+        self.shared = len({id(r) for r in rules}) == 1
+        self.refused = 0
+
+    def __call__(self, vectors: torch.Tensor, inboxes: dict[int, list[Arrival]],
+                 degree: Callable[[int], int], rounds: Sequence[int]) -> None:
+        """Merge each receiver's arrivals into its row of `vectors` (in place); `rounds` are the receivers'."""
+        rule = self.rules[0]
+        if self.shared and (hasattr(rule, "combine") or isinstance(rule, Metropolis)):
+            groups: dict[int, list[int]] = defaultdict(list)
+            for receiver, arrivals in inboxes.items():
+                if arrivals:
+                    groups[len(arrivals)].append(receiver)
+            for k, receivers in groups.items():
+                step = max(1, GROUP_VALUES // ((k + 1) * self.spec.numel))
+                for first in range(0, len(receivers), step):
+                    self._group(rule, vectors, receivers[first:first + step], inboxes, degree)
+            return
+        for receiver, arrivals in inboxes.items():
+            if arrivals:
+                self._one(vectors, receiver, arrivals, degree, rounds[receiver])
+
+    def _group(self, rule: Rule, vectors: torch.Tensor, receivers: list[int], inboxes: dict[int, list[Arrival]],
+               degree: Callable[[int], int]) -> None:
+        index = torch.tensor(receivers, device=vectors.device)
+        others = torch.stack([torch.stack([a.vector for a in inboxes[r]]) for r in receivers])
+        candidates = torch.cat([vectors[index][:, None], others], dim=1)
+        if isinstance(rule, Metropolis):
+            own = torch.tensor([float(degree(r)) for r in receivers])
+            senders = torch.tensor([[float(degree(a.sender)) for a in inboxes[r]] for r in receivers])
+            weights = Metropolis.weights(own, senders).to(candidates.device)
+            merged = (weights[:, None, :] @ candidates).squeeze(1) / weights.sum(dim=1, keepdim=True)
+        else:
+            merged = rule.combine(candidates)
+        finite = torch.isfinite(merged).all(dim=1)
+        self.refused += int((~finite).sum())
+        vectors[index[finite]] = merged[finite]
+
+    def _one(self, vectors: torch.Tensor, receiver: int, arrivals: list[Arrival], degree: Callable[[int], int],
+             rnd: int) -> None:
+        own = vectors[receiver]
+        others = torch.stack([a.vector for a in arrivals])
+        meta = Meta(senders=tuple(self.ids[a.sender] for a in arrivals),
+                    staleness=torch.tensor([float(max(0, rnd - a.round)) for a in arrivals]),
+                    own_degree=degree(receiver),
+                    degrees=torch.tensor([float(degree(a.sender)) for a in arrivals]),
+                    spec=self.spec, generator=self.generators[receiver])
+        merged = self.rules[receiver](own, others, meta)
+        if all_finite(merged):
+            vectors[receiver] = merged
+        else:
+            self.refused += 1

@@ -1,0 +1,502 @@
+"""The batched engine: the same experiment as the nodes engine, with all peers as rows of tensors.
+
+What is shared with the nodes engine, by code and not by copy: the workload, the partition and
+every seed (`sim.runner.derive_seed`), the live graph and its samplers, churn events, the link
+model's formula, the attacks, the codecs' quantisation (`Codec.received`), the real encoded
+message sizes, and the rules of `robust/`. What is different: no message is encoded, signed or
+verified, and time advances in ticks (see `docs/DESIGN-NOTES.md`, "The batched engine").
+
+Lock-step mode (`run.mode = "sync"`) reproduces the nodes engine round for round. Async mode is
+an event simulation whose events are batched by tick: every peer whose training ends within
+one tick trains in one batched pass, every peer whose collection window closes aggregates in one.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import math
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from gossip.codecs import make_codec
+from gossip.identity import Identity
+from gossip.payloads import HistoryRecord
+from peer.data import partition
+from peer.device import pick_device
+from peer.settings import NodeSettings
+from peer.workloads import Workload, build_workload
+from robust import STATEFUL, make
+from robust.attacks import MODEL_ATTACKS, sybil_clones
+from robust.sybilwall import SybilWall
+from sim.batched.aggregate import Aggregator, Arrival
+from sim.batched.messages import MessageSizes, received_models
+from sim.batched.stacked import build_stacked
+from sim.batched.training import BatchedTrainer
+from sim.config import DATA_ATTACKS, SimConfig
+from sim.metrics import MetricsLog
+from sim.runner import (
+    LOCK_STEP_WINDOW,
+    attack_inputs,
+    churn_events,
+    data_attack,
+    derive_seed,
+    pick_adversaries,
+    progress_bar,
+    simulation_graph,
+)
+from sim.sampler import GraphSampler
+from topology import churn
+from topology.churn import ChurnEvent
+from topology.live import LiveGraph
+
+log = logging.getLogger(__name__)
+
+
+class UnsupportedConfig(ValueError):
+    """A config the batched engine cannot run as the nodes engine would (`run.engine = "nodes"` can)."""
+
+
+def unsupported(config: SimConfig) -> str | None:
+    """Why the batched engine cannot run `config`, or None when it can."""
+    if make_codec(config.genesis.gossip.codec, topk_fraction=config.genesis.gossip.topk_fraction).sparse:
+        return f"codec {config.genesis.gossip.codec!r} (per-neighbour replicas are not batched yet)"
+    if config.run.baseline != "none":
+        return f"baseline {config.run.baseline!r} (baselines run on the nodes engine)"
+    return None
+
+
+@dataclass
+class _Peer:
+    """The per-peer bookkeeping that is not a tensor row."""
+
+    honest: bool
+    speed: float
+    online: bool = True
+    round: int = 0
+    seq: int = 0
+    step: int = 0                    # gossip step within the round
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    phase: str = "train"             # train | collect (async)
+    until: float = 0.0               # async: training ends / collection deadline
+    collect_started: float = 0.0
+    expected: int = 0
+    inbox: dict[int, Arrival] = field(default_factory=dict)
+    heard: set[int] = field(default_factory=set)   # neighbours whose frames reached it (their ids are known)
+    delays: deque = field(default_factory=lambda: deque(maxlen=NodeSettings().window_history))
+    rejected: Counter = field(default_factory=Counter)
+
+
+class BatchedSimulation:
+    engine = "batched"
+
+    def __init__(self, config: SimConfig, *, seed: int | None = None, progress: bool = True,
+                 device: str | None = None) -> None:
+        reason = unsupported(config)
+        if reason is not None:
+            raise UnsupportedConfig(f"the batched engine cannot run {reason}; use run.engine = \"nodes\"")
+        self.config = config
+        self.seed = config.run.seed if seed is None else seed
+        self.progress = progress
+        self.device = pick_device(device)
+        self.metrics = MetricsLog()
+        c, g = config, config.genesis
+        self.rng = np.random.default_rng(derive_seed(self.seed, "sim"))
+        data = config.resolve(config.run.data) if config.run.data else None
+        self.workload: Workload = build_workload(g, data)
+        n = c.peers.count
+        self.graph = simulation_graph(config, self.seed)
+        self.live = LiveGraph(self.graph, repair=c.topology.repair, target_degree=c.topology.degree,
+                              seed=derive_seed(self.seed, "live"))
+        self.link_rng = np.random.default_rng(derive_seed(self.seed, "link"))
+        self.data_attack = data_attack(config, self.workload.num_classes)
+        self.adversarial = pick_adversaries(config, self.rng)
+        self.settings = NodeSettings(step_seconds=c.peers.step_seconds,
+                                     **(LOCK_STEP_WINDOW if c.run.mode == "sync" else {}))
+        speeds = self.rng.uniform(c.peers.speed_min, c.peers.speed_max, size=n)
+        self.peers = [_Peer(i not in self.adversarial, float(speeds[i])) for i in range(n)]
+        shares = partition(self.workload.train.labels.numpy(), n, c.peers.partition, alpha=c.peers.alpha,
+                           classes_per_peer=c.peers.classes_per_peer, seed=derive_seed(self.seed, "partition"))
+        self.stacked = build_stacked(self.workload.build_base(), g, self.device)
+        self.spec = self.stacked.spec
+        transforms = {i: self.data_attack for i in self.adversarial} if self.data_attack is not None else {}
+        self.trainer = BatchedTrainer(self.stacked, self.workload.train, [torch.as_tensor(s) for s in shares],
+                                      g.training, self.device, [derive_seed(self.seed, "batches", i) for i in range(n)],
+                                      transforms=transforms)
+        if c.peers.init == "own":
+            for i in range(n):
+                self.trainer.vectors[i] = self._own_init(i)
+        self.codec = make_codec(g.gossip.codec, topk_fraction=g.gossip.topk_fraction, int8_chunk=g.gossip.int8_chunk)
+        self.sizes = MessageSizes(g.network_id, self.spec, self.codec)
+        self.node_generators = [torch.Generator().manual_seed(derive_seed(self.seed, "node", i)) for i in range(n)]
+        # the nodes engine's peer ids: rules see them, and both engines aggregate in their order
+        self.ids = [Identity.from_seed(derive_seed(self.seed, "identity", i).to_bytes(32, "little")).peer_id
+                    for i in range(n)]
+        if g.aggregation.rule in STATEFUL:
+            self.rules = [make(g.aggregation.rule, **g.aggregation.params) for _ in range(n)]
+            for rule, peer_id in zip(self.rules, self.ids, strict=True):
+                if isinstance(rule, SybilWall):
+                    rule.self_id = peer_id
+        else:
+            self.rules = [make(g.aggregation.rule, **g.aggregation.params)] * n
+        self.aggregate = Aggregator(self.rules, self.spec, self.ids, self.node_generators)
+        self.samplers = [GraphSampler(self.live, i, np.random.default_rng(derive_seed(self.seed, "sampler", i)),
+                                      send_to_all=c.run.mode == "sync") for i in range(n)]
+        self._behaviours()
+        self.attack_inputs = attack_inputs(self.data_attack, self.workload.test)
+        self.trains = [i for i in range(n) if i not in self.clones]
+        self._trains = set(self.trains)
+        self.peer_rounds = 0
+        self.train_seconds = 0.0
+        self.frames_lost = 0
+        self.now = 0.0
+        self._flight: list = []
+        self._order = itertools.count()
+
+    # building ----------------------------------------------------------------------------------
+    def _own_init(self, index: int) -> torch.Tensor:
+        """`Adapter.reinit_trainable` of the nodes engine, tensor by tensor in spec order."""
+        generator = torch.Generator().manual_seed(derive_seed(self.seed, "init", index))
+        parts = []
+        for t in self.spec.tensors:
+            bound = 1 / math.sqrt(t.shape[-1])
+            parts.append(((torch.rand(t.shape, generator=generator) * 2 - 1) * bound).reshape(-1))
+        return torch.cat(parts).to(self.device)
+
+    def _behaviours(self) -> None:
+        a = self.config.attack
+        self.attack_generators = {i: torch.Generator().manual_seed(derive_seed(self.seed, "attack", i))
+                                  for i in self.adversarial}
+        self.leader = self.adversarial[0] if self.adversarial else None
+        self.clones = set(self.adversarial[1:]) if a.sybil else set()
+        self.model_attack = None
+        self.boost = 1.0
+        if a.kind in MODEL_ATTACKS:
+            try:
+                self.model_attack = MODEL_ATTACKS[a.kind](**a.params)
+            except TypeError as exc:
+                raise ValueError(f"attack.params for {a.kind!r}: {exc}") from exc
+        elif a.kind in DATA_ATTACKS:
+            unknown = set(a.params) - {"boost"}
+            if unknown:
+                raise ValueError(f"attack.params for {a.kind!r}: unknown {sorted(unknown)}; data attacks take boost")
+            self.boost = float(a.params.get("boost", 1.0))
+            if not self.boost > 0:
+                raise ValueError("attack.params.boost must be > 0")
+        self.latest: torch.Tensor | None = None  # the adversary's last poisoned vector (for its clones)
+
+    # one peer's outgoing model -----------------------------------------------------------------
+    def _outgoing(self, i: int, start: torch.Tensor) -> torch.Tensor:
+        """What peer i sends (the `Behaviour.outgoing` of its nodes-engine twin)."""
+        current = self.trainer.vectors[i]
+        if i in self.clones:
+            base = self.latest if self.latest is not None else start
+            return sybil_clones(base, 1, self.config.attack.jitter, self.attack_generators[i])[0]
+        if i not in self.adversarial:
+            return current
+        if self.model_attack is not None:
+            known = [arrival.vector - start for arrival in self.peers[i].inbox.values()]
+            honest = torch.stack(known) if known else torch.empty(0, start.numel())
+            poisoned = start + self.model_attack(current - start, honest, self.attack_generators[i])
+        else:
+            poisoned = current if self.boost == 1.0 else start + self.boost * (current - start)
+        self.latest = poisoned
+        return poisoned
+
+    def _outgoing_rows(self, senders: list[int], starts: dict[int, torch.Tensor]) -> torch.Tensor:
+        """Outgoing vectors of `senders`. Clones copy the leader's latest poisoned model; in a round
+        they send before it (they do not train), so they copy the one of its previous send."""
+        rows = dict.fromkeys(senders)
+        for i in sorted(senders, key=lambda p: (p not in self.adversarial, p not in self.clones, p)):
+            rows[i] = self._outgoing(i, starts[i]) if i in self.adversarial else None
+        honest = [i for i in senders if rows[i] is None]
+        out = torch.empty(len(senders), self.spec.numel, device=self.device)
+        position = {p: k for k, p in enumerate(senders)}
+        if honest:
+            out[[position[p] for p in honest]] = self.trainer.vectors[honest]
+        for p in senders:
+            if rows[p] is not None:
+                out[position[p]] = rows[p]
+        return out
+
+    # sending and receiving ---------------------------------------------------------------------
+    def _link_delay(self, size: int) -> float:
+        link = self.config.link
+        delay = link.latency + size / link.bandwidth
+        if link.jitter > 0:
+            delay += self.link_rng.random() * link.jitter
+        return delay
+
+    def _send(self, sender: int, target: int, kind: str, size: int, payload: Any) -> float | None:
+        """Put one message in flight; its arrival time, or None when it never left or was lost."""
+        if not self.live.reachable(sender, target):
+            return None
+        self.peers[sender].bytes_sent += size
+        if self.config.link.loss > 0 and self.link_rng.random() < self.config.link.loss:
+            self.frames_lost += 1
+            return None
+        arrival = self.now + self._link_delay(size)
+        heapq.heappush(self._flight, (arrival, next(self._order), kind, sender, target, size, payload,
+                                      self.peers[sender].round))
+        return arrival
+
+    def _send_round(self, senders: list[int], starts: dict[int, torch.Tensor]) -> None:
+        """Each sender's update to its targets (and SybilWall records on a history round's first step)."""
+        if not senders:
+            return
+        decoded = received_models(self.codec, self.spec, self._outgoing_rows(senders, starts))
+        finite = torch.isfinite(decoded).all(dim=1).tolist()
+        fanout = self.config.genesis.gossip.fanout
+        for k, i in enumerate(senders):
+            peer = self.peers[i]
+            targets = self.samplers[i].targets(fanout)
+            payload = decoded[k] if finite[k] else None
+            for target in targets:
+                peer.seq += 1
+                self._send(i, target, "update", self.sizes.update(peer.seq, peer.round), payload)
+            history_round = peer.step == 0 and peer.round % self.settings.history_every == 0
+            if history_round and isinstance(self.rules[i], SybilWall):
+                self._send_history(i, targets)
+            if self.config.run.mode == "async":
+                self._start_collecting(i)
+
+    def _send_history(self, i: int, targets: list[int]) -> None:
+        peer, rule = self.peers[i], self.rules[i]
+        for target in targets:
+            recipient = self.ids[target] if target in peer.heard else b""
+            records = rule.records_for(recipient, self.node_generators[i])
+            if not records:
+                continue
+            peer.seq += 1
+            decoded = received_models(self.codec, self.spec, torch.stack([r.vector for r in records]))
+            payload = [HistoryRecord(r.subject, r.distance, decoded[k]) for k, r in enumerate(records)]
+            self._send(i, target, "history", self.sizes.history(records, peer.seq, peer.round), payload)
+
+    def _deliver(self, until: float) -> None:
+        """Hand every message due by `until` to its receiver in arrival order, as `PeerNode.handle` would."""
+        while self._flight and self._flight[0][0] <= until + 1e-12:
+            arrival, _, kind, sender, target, size, payload, rnd = heapq.heappop(self._flight)
+            if not self.live.reachable(sender, target):
+                continue
+            peer = self.peers[target]
+            peer.bytes_received += size
+            peer.heard.add(sender)
+            if payload is None:
+                peer.rejected["not_finite"] += 1
+                continue
+            if kind == "update":
+                if sender not in peer.inbox and peer.phase == "collect":
+                    peer.delays.append(arrival - peer.collect_started)
+                peer.inbox[sender] = Arrival(sender, payload, rnd)
+            else:
+                rule = self.rules[target]
+                sender_id = self.ids[sender]
+                rule.receive(sender_id, [r for r in payload if rule.wants(sender_id, r.subject, r.distance)])
+
+    def _aggregate(self, receivers: list[int]) -> None:
+        inboxes = {}
+        for i in receivers:
+            peer = self.peers[i]
+            fresh = [a for a in peer.inbox.values() if peer.round - a.round <= self.settings.max_staleness]
+            inboxes[i] = sorted(fresh, key=lambda a: self.ids[a.sender])
+            peer.inbox = {}
+        self.aggregate(self.trainer.vectors, inboxes, lambda p: len(self.live.neighbours(p)),
+                       [p.round for p in self.peers])
+
+    def _train(self, rows: list[int]) -> None:
+        steps = self.config.genesis.training.local_steps
+        if rows and steps:
+            started = time.perf_counter()
+            self.trainer.train_steps(rows, steps)
+            self.train_seconds += time.perf_counter() - started
+
+    # evaluation --------------------------------------------------------------------------------
+    def evaluate(self, now: float) -> None:
+        rows = list(range(len(self.peers)))
+        losses, accuracies = self.trainer.evaluate(rows, self.workload.test)
+        vectors = self.trainer.vectors
+        honest_online = [i for i, p in enumerate(self.peers) if p.honest and p.online]
+        distances = torch.full((len(rows),), float("nan"))
+        if honest_online:
+            centre = vectors[honest_online].mean(dim=0)
+            distances = ((vectors - centre) ** 2).sum(dim=1).cpu()
+        success = torch.full((len(rows),), float("nan"))
+        if self.attack_inputs is not None and self.data_attack is not None and len(self.attack_inputs):
+            success = (self.trainer.predictions(rows, self.attack_inputs) == self.data_attack.target).float().mean(1)
+        for i, p in enumerate(self.peers):
+            self.metrics.add(time=round(now, 6), round=p.round, peer=i, honest=p.honest, online=p.online,
+                             accuracy=float(accuracies[i]), loss=float(losses[i]), bytes_sent=p.bytes_sent,
+                             bytes_received=p.bytes_received,
+                             consensus_distance=float(distances[i]) if p.online and honest_online else float("nan"),
+                             attack_success=float(success[i]))
+
+    def _honest_accuracy(self) -> float:
+        accuracy = self.metrics.honest_online_accuracy()
+        return float(np.mean(accuracy)) if accuracy else float("nan")
+
+    # lock-step rounds --------------------------------------------------------------------------
+    def _run_sync(self, bar: tqdm) -> None:
+        c = self.config
+        everyone = list(range(len(self.peers)))
+        self.evaluate(0.0)
+        every = max(1, round(c.run.eval_every))
+        k, step_seconds = c.genesis.training.local_steps, c.peers.step_seconds
+        clones = sorted(self.clones)
+        for r in range(1, c.run.rounds + 1):
+            starts = {i: self.trainer.vectors[i].clone() for i in self.adversarial}
+            for peer in self.peers:
+                peer.step = 0
+            round_start = self.now
+            self._deliver(self.now)
+            self._send_round(clones, starts)  # they do not train: they send at once, the leader's last model
+            self._train(self.trains)
+            if step_seconds > 0 and k and self.trains:
+                self.now += max(k * step_seconds / self.peers[i].speed for i in self.trains)
+            for step in range(c.genesis.training.gossip_steps):
+                for peer in self.peers:
+                    peer.step = step
+                self._deliver(self.now)
+                self._send_round(self.trains if step == 0 else everyone, starts)
+                arrivals = [item[0] for item in self._flight if item[2] == "update"]
+                complete = len(arrivals) == sum(len(self.live.neighbours(i)) for i in everyone)
+                waited_from = round_start if step == 0 else self.now
+                self.now = max(arrivals, default=self.now) if complete else waited_from + LOCK_STEP_WINDOW["max_window"]
+                # everything due by the last update, in arrival order: a history of one record is
+                # smaller than an update and is merged before this aggregation; larger ones after it
+                self._deliver(self.now)
+                self._aggregate(everyone)
+            for peer in self.peers:
+                peer.round += 1
+            self.peer_rounds += len(everyone)
+            if r % every == 0 or r == c.run.rounds:
+                self.evaluate(self.now)
+                bar.set_postfix(honest_acc=f"{self._honest_accuracy():.3f}")
+            bar.update(1)
+
+    # asynchronous rounds -----------------------------------------------------------------------
+    def _window(self, peer: _Peer) -> float:
+        s = self.settings
+        if len(peer.delays) < 8:
+            return s.initial_window
+        q25, q50, q75 = np.quantile(np.fromiter(peer.delays, float), [0.25, 0.5, 0.75])
+        return min(s.max_window, max(s.min_window, q50 + s.window_spread * (q75 - q25)))
+
+    def _start_collecting(self, i: int) -> None:
+        peer = self.peers[i]
+        peer.phase, peer.collect_started = "collect", self.now
+        peer.expected = min(len(self.live.neighbours(i)), self.config.genesis.gossip.fanout)
+        peer.until = self.now + self._window(peer)
+
+    def _start_round(self, i: int) -> None:
+        peer = self.peers[i]
+        peer.phase, peer.step = "train", 0
+        steps = self.config.genesis.training.local_steps if i in self._trains else 0
+        peer.until = self.now + steps * self.config.peers.step_seconds / peer.speed
+        self._starts[i] = self.trainer.vectors[i].clone()
+
+    def tick(self) -> float:
+        """The async engine's time step: events closer together than this are processed together."""
+        c = self.config
+        train = c.genesis.training.local_steps * c.peers.step_seconds / c.peers.speed_max
+        candidates = [v for v in (train / 4, c.link.latency / 2) if v > 0]
+        return max(1e-3, min(candidates)) if candidates else 1e-3
+
+    def _apply(self, event: ChurnEvent) -> None:
+        peer = self.peers[event.peer]
+        if event.kind in ("leave", "crash"):
+            peer.online = False
+            self.live.leave(event.peer)
+        elif event.kind == "join":
+            if not peer.online:
+                peer.online = True
+                self.live.join(event.peer)
+                self._start_round(event.peer)
+        elif event.kind == "partition":
+            self.live.set_group(event.peer, event.group)
+        elif event.kind == "heal":
+            self.live.set_group(event.peer, 0)
+
+    def _run_async(self, bar: tqdm) -> None:
+        c = self.config
+        dt = self.tick()
+        events = sorted((e for e in churn_events(c, self.graph, self.seed) if e.time <= c.run.duration),
+                        key=lambda e: e.time)
+        for index in churn.initially_offline(events):
+            self.peers[index].online = False
+            self.live.leave(index)
+        self._starts: dict[int, torch.Tensor] = {}
+        for i, peer in enumerate(self.peers):
+            if peer.online:
+                self._start_round(i)
+        self.evaluate(0.0)
+        next_eval, pending = c.run.eval_every, deque(events)
+        gossip_steps = c.genesis.training.gossip_steps
+        while True:
+            due = [p.until for p in self.peers if p.online]
+            if self._flight:
+                due.append(self._flight[0][0])
+            if pending:
+                due.append(pending[0].time)
+            target = min([*due, next_eval, c.run.duration])
+            self.now = max(self.now, math.ceil(target / dt - 1e-9) * dt) if target > self.now else self.now
+            if self.now >= next_eval - 1e-9 or self.now >= c.run.duration - 1e-9:
+                # evaluate at the grid time itself, before anything later happens
+                moment = min(next_eval, c.run.duration)
+                self.evaluate(moment)
+                bar.update(round(moment - bar.n, 6))
+                bar.set_postfix(honest_acc=f"{self._honest_accuracy():.3f}")
+                if moment >= c.run.duration - 1e-9:
+                    break
+                next_eval += c.run.eval_every
+            while pending and pending[0].time <= self.now + 1e-12:
+                self._apply(pending.popleft())
+            self._deliver(self.now)
+            done = [i for i, p in enumerate(self.peers) if p.online and p.phase == "collect"
+                    and (len(p.inbox) >= p.expected or p.until <= self.now + 1e-12)]
+            self._aggregate(done)
+            again = []
+            for i in done:
+                peer = self.peers[i]
+                if peer.step + 1 < gossip_steps:
+                    peer.step += 1
+                    again.append(i)
+                else:
+                    peer.round += 1
+                    self.peer_rounds += 1
+                    self._start_round(i)
+            self._send_round(again, self._starts)
+            trained = [i for i, p in enumerate(self.peers) if p.online and p.phase == "train"
+                       and p.until <= self.now + 1e-12]
+            self._train([i for i in trained if i in self._trains])
+            self._send_round(trained, self._starts)
+
+
+    # running -----------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        started = time.perf_counter()
+        with progress_bar(self.config, self.progress) as bar:
+            self._run_sync(bar) if self.config.run.mode == "sync" else self._run_async(bar)
+        wall = time.perf_counter() - started
+        summary = self.metrics.summary()
+        rejected: Counter = Counter()
+        for p in self.peers:
+            rejected.update(p.rejected)
+        if self.aggregate.refused:
+            rejected["rule_not_finite"] += self.aggregate.refused
+        summary.update(
+            name=self.config.run.name, seed=self.seed, mode=self.config.run.mode, baseline="none",
+            engine=self.engine, peer_rounds=self.peer_rounds, wall_seconds=round(wall, 3),
+            peer_rounds_per_second=round(self.peer_rounds / wall, 2) if wall > 0 else None,
+            training_share_of_wall=round(self.train_seconds / wall, 4) if wall > 0 else None,
+            rejected_messages=dict(rejected), frames_lost=self.frames_lost,
+            adversarial_peers=self.adversarial, config=self.config.to_dict(),
+        )
+        return summary

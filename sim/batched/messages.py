@@ -1,0 +1,62 @@
+"""What crosses the simulated wire in the batched engine: decoded values and real encoded sizes.
+
+No message is encoded per send. The values a receiver decodes come from the codec's own
+batched form (`Codec.received`, the same quantisation code as `encode`), tensor by tensor as
+the real payload encodes them. Sizes come from the real encoder: for dense codecs the body
+of an update has a fixed length, and an envelope's length varies only with the msgpack width
+of its `seq` and `round`, so each (kind, body length, widths) is encoded and signed once
+and remembered.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from gossip import wire
+from gossip.codecs import Codec
+from gossip.identity import Identity
+from gossip.packing import Packed, pack
+from gossip.payloads import HistoryRecord, encode_history, encode_update
+from gossip.spec import AdapterSpec
+
+_T_MS = 1_700_000_000_000  # any wall-clock millisecond count of this era has the same msgpack width
+
+
+def received_models(codec: Codec, spec: AdapterSpec, vectors: torch.Tensor) -> torch.Tensor:
+    """What receivers decode from whole-model messages carrying each row of `vectors` ([R, d])."""
+    keyframe = codec.keyframe
+    return torch.cat([keyframe.received(vectors[:, piece]) for _, piece in spec.slices()], dim=1)
+
+
+def _width(value: int) -> int:
+    return len(pack(value))
+
+
+class MessageSizes:
+    """Exact encoded sizes of the messages a peer of this network sends."""
+
+    def __init__(self, genesis_net: bytes, spec: AdapterSpec, codec: Codec) -> None:
+        self.net, self.spec, self.codec = genesis_net, spec, codec
+        self.identity = Identity.from_seed(bytes(32))
+        self.update_body = len(encode_update(torch.zeros(spec.numel), spec, codec, mode="model"))
+        self._record_tensors = Packed(pack([codec.keyframe.encode(t.name, torch.zeros(t.shape))
+                                            for t in spec.tensors]))
+        self._cache: dict[tuple[str, int, int, int], int] = {}
+
+    def envelope(self, kind: str, body_bytes: int, seq: int, rnd: int) -> int:
+        key = (kind, body_bytes, _width(seq), _width(rnd))
+        size = self._cache.get(key)
+        if size is None:
+            envelope = wire.Envelope(kind=kind, sender=self.identity.peer_id, seq=seq, round=rnd, t=_T_MS,
+                                     body=bytes(body_bytes), net=self.net)
+            size = self._cache[key] = len(wire.encode(envelope, self.identity))
+        return size
+
+    def update(self, seq: int, rnd: int) -> int:
+        return self.envelope("update", self.update_body, seq, rnd)
+
+    def history(self, records: list[HistoryRecord], seq: int, rnd: int) -> int:
+        """The real body of these records (their tensors stand in at their exact packed size)."""
+        memo = {r.subject: self._record_tensors for r in records}
+        body = encode_history(records, self.spec, self.codec.keyframe, memo)
+        return self.envelope("history", len(body), seq, rnd)

@@ -1,0 +1,160 @@
+"""Local steps for many peers at once: each peer's own minibatches, one forward and backward for all.
+
+Every peer draws its batches from its own shard with its own seeded generator, exactly as its
+`peer.trainer.Trainer` would (same seed, same `randint` calls), so the two engines see the same
+samples. A peer whose shard is smaller than the batch size draws fewer samples; its batch is
+padded to the common size and the padding carries zero weight in the loss, so its gradient is
+that of its own mean loss.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from peer.data import TensorData
+from peer.device import autocast_dtype
+from peer.genesis import TrainingSection
+from peer.trainer import EVAL_BATCH, BatchTransform, Schedule
+from sim.batched.optim import StackedOptimizer, clip_rows, row_norms
+from sim.batched.stacked import StackedModel
+
+EVAL_ROWS = 32 * EVAL_BATCH  # inputs per evaluation forward pass (peers × test samples)
+
+
+def _logits(model: nn.Module, features: dict[str, torch.Tensor]) -> torch.Tensor:
+    out = model(**features)
+    return out.logits if hasattr(out, "logits") else out
+
+
+class BatchedTrainer:
+    """The trainable state of every peer (`vectors`, `[N, d]`) and their optimizers, over one stacked model."""
+
+    def __init__(self, stacked: StackedModel, pool: TensorData, shares: Sequence[torch.Tensor],
+                 training: TrainingSection, device: torch.device, seeds: Sequence[int], *,
+                 transforms: dict[int, BatchTransform] | None = None, schedule: Schedule | None = None,
+                 clip: float | None = 1.0) -> None:
+        if any(len(s) == 0 for s in shares):
+            raise ValueError("a peer needs at least one training sample")
+        self.stacked, self.spec = stacked, stacked.spec
+        self.device, self.training = device, training
+        self.pool = pool.to(device)
+        self.shares = [torch.as_tensor(s, dtype=torch.long).to(device) for s in shares]
+        self.sizes = [len(s) for s in shares]
+        self.generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+        self.transforms = transforms or {}
+        self.schedule = schedule or Schedule()
+        self.clip = clip
+        n = len(shares)
+        self.vectors = stacked.initial.to(device).repeat(n, 1)
+        self.optimizer = StackedOptimizer(training.optimizer, n, self.spec.numel, device)
+        self.local_steps = [0] * n
+        self.autocast = autocast_dtype(device)
+
+    # batches -----------------------------------------------------------------------------------
+    def _batch(self, rows: list[int]) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """Inputs for peers `rows` (peer-major, padded to a common batch), labels and per-sample weights."""
+        wanted = self.training.batch_size
+        width = max(min(wanted, self.sizes[p]) for p in rows)
+        picks, weights = [], torch.zeros(len(rows), width)
+        for i, p in enumerate(rows):
+            count = min(wanted, self.sizes[p])
+            local = torch.randint(self.sizes[p], (count,), generator=self.generators[p]).to(self.device)
+            index = self.shares[p][local]
+            if count < width:
+                index = torch.cat([index, index[:1].expand(width - count)])
+            picks.append(index)
+            weights[i, :count] = 1.0 / count
+        index = torch.cat(picks)
+        features = {k: v[index] for k, v in self.pool.features.items()}
+        labels = self.pool.labels[index]
+        for i, p in enumerate(rows):
+            transform = self.transforms.get(p)
+            if transform is not None:
+                key, rows_of_peer = next(iter(features)), slice(i * width, i * width + min(wanted, self.sizes[p]))
+                features[key][rows_of_peer], labels[rows_of_peer] = transform(features[key][rows_of_peer],
+                                                                              labels[rows_of_peer])
+        return features, labels, weights.to(self.device)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.autocast is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast)
+
+    def _gradients(self, params: torch.Tensor, batch: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+        """(per-peer mean losses [k], per-peer gradients [k, d]) at `params`."""
+        features, labels, weights = batch
+        leaf = params.detach().requires_grad_(True)
+        with self.stacked.rows(leaf), self._autocast():
+            logits = _logits(self.stacked.model, features)
+        losses = nn.functional.cross_entropy(logits.float(), labels, reduction="none").view(weights.shape)
+        per_peer = (losses * weights).sum(dim=1)
+        (grad,) = torch.autograd.grad(per_peer.sum(), leaf)
+        return per_peer.detach(), grad
+
+    # training ----------------------------------------------------------------------------------
+    def train_steps(self, rows: list[int], steps: int) -> torch.Tensor:
+        """`steps` local steps (SAM steps when sam_rho > 0) for peers `rows`; their mean losses ([k])."""
+        self.stacked.model.train()
+        index = torch.tensor(rows, dtype=torch.long, device=self.device)
+        params = self.vectors[index]
+        total = torch.zeros(len(rows))
+        t = self.training
+        for _ in range(steps):
+            lr = torch.tensor([t.lr * self.schedule.factor(self.local_steps[p]) for p in rows], dtype=torch.float64)
+            batch = self._batch(rows)
+            losses, grads = self._gradients(params, batch)
+            if t.sam_rho > 0:
+                scaled = params.abs() * grads if t.sam_adaptive else grads
+                scale = (t.sam_rho / (row_norms(scaled, self.spec) + 1e-12))[:, None]
+                perturbation = (params * params if t.sam_adaptive else 1.0) * grads * scale
+                perturbed = params + perturbation
+                _, grads = self._gradients(perturbed, batch)
+                params = perturbed - perturbation
+            params = self.optimizer.step(index, params, clip_rows(grads, self.spec, self.clip), lr)
+            total += losses.cpu()
+            for p in rows:
+                self.local_steps[p] += 1
+        self.vectors[index] = params.detach()
+        return total / max(1, steps)
+
+    # evaluation --------------------------------------------------------------------------------
+    @torch.no_grad()
+    def predictions(self, rows: list[int], data: TensorData) -> torch.Tensor:
+        """Predicted classes `[k, len(data)]` of peers `rows` on `data`."""
+        return self._over(rows, data, lambda logits, labels: logits.argmax(dim=-1))
+
+    @torch.no_grad()
+    def evaluate(self, rows: list[int], data: TensorData) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean cross-entropy [k], accuracy [k]) of peers `rows` on `data`."""
+        if len(data) == 0:
+            nan = torch.full((len(rows),), float("nan"))
+            return nan, nan
+        both = self._over(rows, data, lambda logits, labels: torch.stack([
+            nn.functional.cross_entropy(logits.transpose(1, 2), labels.expand(logits.shape[0], -1),
+                                        reduction="none"),
+            (logits.argmax(dim=-1) == labels).float()]))
+        return both[0].mean(dim=1), both[1].mean(dim=1)
+
+    def _over(self, rows: list[int], data: TensorData, reduce) -> torch.Tensor:
+        """`reduce(logits [k', m, C], labels [m])` over blocks of peers and samples, joined on the sample axis."""
+        self.stacked.model.eval()
+        samples = max(1, min(len(data), EVAL_ROWS))
+        peers_per_block = max(1, EVAL_ROWS // samples)
+        out = []
+        for first in range(0, len(rows), peers_per_block):
+            block = torch.tensor(rows[first:first + peers_per_block], dtype=torch.long, device=self.device)
+            parts = []
+            for start in range(0, len(data), samples):
+                features = {k: v[start:start + samples].to(self.device) for k, v in data.features.items()}
+                labels = data.labels[start:start + samples].to(self.device)
+                k, m = len(block), len(labels)
+                repeated = {key: v.repeat(k, *([1] * (v.dim() - 1))) for key, v in features.items()}
+                with self.stacked.rows(self.vectors[block]), self._autocast():
+                    logits = _logits(self.stacked.model, repeated).float().view(k, m, -1)
+                parts.append(reduce(logits, labels).cpu())
+            out.append(torch.cat(parts, dim=-1))
+        return torch.cat(out, dim=-2)

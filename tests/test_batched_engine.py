@@ -1,0 +1,132 @@
+"""The batched engine against the nodes engine: same training, same codec values, same results."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gossip.codecs import make_codec, through_wire
+from peer.adapters import Adapter
+from peer.data import partition
+from peer.genesis import Genesis
+from peer.trainer import Trainer
+from peer.workloads import build_workload
+from sim.batched.engine import BatchedSimulation, UnsupportedConfig
+from sim.batched.stacked import build_stacked
+from sim.batched.training import BatchedTrainer
+from sim.config import parse_config
+from sim.experiment import pick_engine, run_experiment
+from sim.runner import Simulation
+
+CPU = torch.device("cpu")
+
+
+def _sync(codec: str, rule: str, **sections) -> dict:
+    raw = {"run": {"name": "eq", "seed": 5, "mode": "sync", "rounds": 6, "eval_every": 2},
+           "peers": {"count": 8, "partition": "dirichlet", "alpha": 0.5},
+           "topology": {"graph": "regular", "degree": 3}, "link": {"jitter": 0.0},
+           "genesis": {"gossip": {"codec": codec}, "aggregation": {"rule": rule}, "training": {"local_steps": 5}}}
+    for name, values in sections.items():
+        raw.setdefault(name, {}).update(values)
+    return raw
+
+
+@pytest.mark.parametrize(("codec", "rule"), [("fp32", "mean"), ("fp16", "median"), ("int8", "sybilwall"),
+                                             ("fp16", "trimmed_mean"), ("fp16", "foolsgold")])
+def test_lock_step_runs_agree_with_the_nodes_engine(codec, rule):
+    config = parse_config(_sync(codec, rule))
+    nodes, batched = Simulation(config, progress=False), BatchedSimulation(config, progress=False)
+    a, b = nodes.run(), batched.run()
+    reference = torch.stack([p.node.adapter.get_vector() for p in nodes.peers])
+    relative = (reference - batched.trainer.vectors).norm(dim=1) / reference.norm(dim=1)
+    assert float(relative.max()) < 1e-4
+    rows_a, rows_b = nodes.metrics.rows, batched.metrics.rows
+    assert len(rows_a) == len(rows_b) == 8 * 4
+    for x, y in zip(rows_a, rows_b, strict=True):
+        assert abs(x["accuracy"] - y["accuracy"]) <= 1e-3
+        assert (x["time"], x["round"], x["bytes_sent"], x["bytes_received"]) == \
+               (y["time"], y["round"], y["bytes_sent"], y["bytes_received"])  # real encoded sizes, same clock
+    assert a["engine"] == "nodes" and b["engine"] == "batched"
+    assert abs(a["final_honest_mean_accuracy"] - b["final_honest_mean_accuracy"]) <= 1e-3
+
+
+@pytest.mark.parametrize("scheme", ["ffa", "sb", "lora"])
+@pytest.mark.parametrize(("optimizer", "rho"), [("sgd", 0.0), ("adamw", 0.0), ("adamw", 0.05)])
+def test_one_batched_step_is_each_peers_own_step(scheme, optimizer, rho):
+    genesis = Genesis().replace(adapter={"scheme": scheme},
+                                training={"optimizer": optimizer, "sam_rho": rho, "batch_size": 16})
+    workload = build_workload(genesis)
+    shares = partition(workload.train.labels.numpy(), 4, "iid", seed=0)
+    shares[3] = shares[3][:5]  # smaller than the batch: padded, zero weight
+    trainers = [Trainer(Adapter(workload.build_base(), genesis), workload.train.subset(s), genesis.training, CPU,
+                        100 + i) for i, s in enumerate(shares)]
+    batched = BatchedTrainer(build_stacked(workload.build_base(), genesis, CPU), workload.train,
+                             [torch.as_tensor(s) for s in shares], genesis.training, CPU, [100 + i for i in range(4)])
+    for _ in range(3):
+        for trainer in trainers:
+            trainer.train_steps(4)
+        batched.train_steps([0, 1, 2, 3], 4)
+    reference = torch.stack([t.adapter.get_vector() for t in trainers])
+    assert torch.allclose(batched.vectors, reference, rtol=1e-5, atol=1e-6)
+    losses, accuracies = batched.evaluate([0, 1, 2, 3], workload.test)
+    for i, trainer in enumerate(trainers):
+        loss, accuracy = trainer.evaluate(workload.test)
+        assert abs(float(losses[i]) - loss) < 1e-4 and abs(float(accuracies[i]) - accuracy) < 1e-6
+
+
+def test_a_transformer_stacks_exactly_without_dropout():
+    genesis = Genesis().replace(model={"workload": "text-tiny"}, training={"batch_size": 8},
+                                adapter={"target_modules": ["query", "value"], "modules_to_save": ["classifier"]})
+    workload = build_workload(genesis)
+
+    def no_dropout(model):
+        for module in model.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0
+        return model
+
+    shares = partition(workload.train.labels.numpy(), 3, "iid", seed=1)
+    trainers = [Trainer(Adapter(no_dropout(workload.build_base()), genesis), workload.train.subset(s),
+                        genesis.training, CPU, 7 + i) for i, s in enumerate(shares)]
+    batched = BatchedTrainer(build_stacked(no_dropout(workload.build_base()), genesis, CPU), workload.train,
+                             [torch.as_tensor(s) for s in shares], genesis.training, CPU, [7, 8, 9])
+    for trainer in trainers:
+        trainer.train_steps(6)
+    batched.train_steps([0, 1, 2], 6)
+    reference = torch.stack([t.adapter.get_vector() for t in trainers])
+    assert float(((batched.vectors - reference).norm(dim=1) / reference.norm(dim=1)).max()) < 1e-5
+
+
+@given(st.sampled_from(["fp32", "fp16", "int8"]), st.integers(1, 3000), st.sampled_from([16, 100, 1024]),
+       st.floats(-30, 6), st.integers(0, 2**31 - 1))
+def test_batched_codec_values_are_the_real_decode(codec_name, n, chunk, log_scale, seed):
+    codec = make_codec(codec_name, int8_chunk=chunk)
+    rows = torch.randn(3, n, generator=torch.Generator().manual_seed(seed)) * 10.0 ** log_scale
+    expected = torch.stack([codec.decode(through_wire(codec.encode("t", row))) for row in rows])
+    assert torch.equal(codec.received(rows), expected)
+
+
+def test_async_runs_keep_the_output_contract(tmp_path):
+    raw = _sync("fp16", "mean", run={"mode": "async", "duration": 20.0, "eval_every": 5.0, "engine": "batched"},
+                churn={"kind": "mass", "fraction": 0.5, "start": 5.0, "end": 12.0},
+                attack={"kind": "label_flip", "fraction": 0.25, "sybil": True})
+    summary = run_experiment(parse_config(raw), tmp_path, progress=False)
+    assert summary["engine"] == "batched" and summary["peer_rounds"] > 8 * 5
+    assert summary["attack_success_rate"] is not None and summary["total_bytes_sent"] > 0
+    with open(tmp_path / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 8 * 5
+    assert sum(int(r["online"]) for r in rows if float(r["time"]) == 10.0) == 4  # half the peers are away
+    assert (tmp_path / "overview.png").exists()
+
+
+def test_auto_takes_batched_only_where_it_is_held_to_the_nodes_engine():
+    assert pick_engine(parse_config(_sync("fp16", "mean"))) is BatchedSimulation
+    assert pick_engine(parse_config(_sync("topk", "mean"))) is Simulation
+    assert pick_engine(parse_config(_sync("fp16", "mean", run={"mode": "async"}))) is Simulation
+    with pytest.raises(UnsupportedConfig, match="topk"):
+        BatchedSimulation(parse_config(_sync("topk", "mean", run={"engine": "batched"})), progress=False)
