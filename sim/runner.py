@@ -121,6 +121,27 @@ def pick_adversaries(config: SimConfig, rng: np.random.Generator) -> list[int]:
     return sorted(int(i) for i in rng.choice(n, size=round(a.fraction * n), replace=False))
 
 
+def model_attack(config: SimConfig):
+    """The model-poisoning attack of the config, built from `attack.params`."""
+    a = config.attack
+    try:
+        return MODEL_ATTACKS[a.kind](**a.params)
+    except TypeError as exc:
+        raise ValueError(f"attack.params for {a.kind!r}: {exc}") from exc
+
+
+def data_boost(config: SimConfig) -> float:
+    """A data attack's `attack.params.boost` (the only parameter data attacks take)."""
+    a = config.attack
+    unknown = set(a.params) - {"boost"}
+    if unknown:
+        raise ValueError(f"attack.params for {a.kind!r}: unknown {sorted(unknown)}; data attacks take boost")
+    boost = float(a.params.get("boost", 1.0))
+    if not boost > 0:
+        raise ValueError("attack.params.boost must be > 0")
+    return boost
+
+
 def attack_inputs(attack: LabelFlip | Backdoor | None, test: TensorData) -> TensorData | None:
     """Test inputs on which a data attack's success is measured."""
     if attack is None:
@@ -196,16 +217,9 @@ class Simulation:
         if a.sybil and index != self.adversarial[0]:
             return SybilClone(adversary, a.jitter, generator)
         if a.kind in MODEL_ATTACKS:
-            try:
-                attack = MODEL_ATTACKS[a.kind](**a.params)
-            except TypeError as exc:
-                raise ValueError(f"attack.params for {a.kind!r}: {exc}") from exc
-            return ModelPoisoner(attack, adversary, generator)
+            return ModelPoisoner(model_attack(self.config), adversary, generator)
         if a.kind in DATA_ATTACKS:
-            unknown = set(a.params) - {"boost"}
-            if unknown:
-                raise ValueError(f"attack.params for {a.kind!r}: unknown {sorted(unknown)}; data attacks take boost")
-            return DataPoisoner(adversary, float(a.params.get("boost", 1.0)))
+            return DataPoisoner(adversary, data_boost(self.config))
         return None
 
     # churn -------------------------------------------------------------------------------------

@@ -47,7 +47,9 @@ from sim.runner import (
     attack_inputs,
     churn_events,
     data_attack,
+    data_boost,
     derive_seed,
+    model_attack,
     pick_adversaries,
     progress_bar,
     simulation_graph,
@@ -177,31 +179,17 @@ class BatchedSimulation:
                                   for i in self.adversarial}
         self.leader = self.adversarial[0] if self.adversarial else None
         self.clones = set(self.adversarial[1:]) if a.sybil else set()
-        self.model_attack = None
-        self.boost = 1.0
-        if a.kind in MODEL_ATTACKS:
-            try:
-                self.model_attack = MODEL_ATTACKS[a.kind](**a.params)
-            except TypeError as exc:
-                raise ValueError(f"attack.params for {a.kind!r}: {exc}") from exc
-        elif a.kind in DATA_ATTACKS:
-            unknown = set(a.params) - {"boost"}
-            if unknown:
-                raise ValueError(f"attack.params for {a.kind!r}: unknown {sorted(unknown)}; data attacks take boost")
-            self.boost = float(a.params.get("boost", 1.0))
-            if not self.boost > 0:
-                raise ValueError("attack.params.boost must be > 0")
+        self.model_attack = model_attack(self.config) if a.kind in MODEL_ATTACKS else None
+        self.boost = data_boost(self.config) if a.kind in DATA_ATTACKS else 1.0
         self.latest: torch.Tensor | None = None  # the adversary's last poisoned vector (for its clones)
 
     # one peer's outgoing model -----------------------------------------------------------------
-    def _outgoing(self, i: int, start: torch.Tensor) -> torch.Tensor:
-        """What peer i sends (the `Behaviour.outgoing` of its nodes-engine twin)."""
+    def _poisoned(self, i: int, start: torch.Tensor) -> torch.Tensor:
+        """What adversarial peer i sends (the `Behaviour.outgoing` of its nodes-engine twin)."""
         current = self.trainer.vectors[i]
         if i in self.clones:
             base = self.latest if self.latest is not None else start
             return sybil_clones(base, 1, self.config.attack.jitter, self.attack_generators[i])[0]
-        if i not in self.adversarial:
-            return current
         if self.model_attack is not None:
             known = [arrival.vector - start for arrival in self.peers[i].inbox.values()]
             honest = torch.stack(known) if known else torch.empty(0, start.numel())
@@ -214,17 +202,10 @@ class BatchedSimulation:
     def _outgoing_rows(self, senders: list[int], starts: dict[int, torch.Tensor]) -> torch.Tensor:
         """Outgoing vectors of `senders`. Clones copy the leader's latest poisoned model; in a round
         they send before it (they do not train), so they copy the one of its previous send."""
-        rows = dict.fromkeys(senders)
-        for i in sorted(senders, key=lambda p: (p not in self.adversarial, p not in self.clones, p)):
-            rows[i] = self._outgoing(i, starts[i]) if i in self.adversarial else None
-        honest = [i for i in senders if rows[i] is None]
-        out = torch.empty(len(senders), self.spec.numel, device=self.device)
-        position = {p: k for k, p in enumerate(senders)}
-        if honest:
-            out[[position[p] for p in honest]] = self.trainer.vectors[honest]
-        for p in senders:
-            if rows[p] is not None:
-                out[position[p]] = rows[p]
+        out = self.trainer.vectors[senders]  # a copy: honest peers send what they hold
+        adversaries = [(k, p) for k, p in enumerate(senders) if p in self.adversarial]
+        for k, p in sorted(adversaries, key=lambda kp: (kp[1] not in self.clones, kp[1])):
+            out[k] = self._poisoned(p, starts[p])
         return out
 
     # sending and receiving ---------------------------------------------------------------------
@@ -235,18 +216,16 @@ class BatchedSimulation:
             delay += self.link_rng.random() * link.jitter
         return delay
 
-    def _send(self, sender: int, target: int, kind: str, size: int, payload: Any) -> float | None:
-        """Put one message in flight; its arrival time, or None when it never left or was lost."""
+    def _send(self, sender: int, target: int, kind: str, size: int, payload: Any) -> None:
+        """Put one message in flight, unless the target is unreachable (not sent) or the link loses it."""
         if not self.live.reachable(sender, target):
-            return None
+            return
         self.peers[sender].bytes_sent += size
         if self.config.link.loss > 0 and self.link_rng.random() < self.config.link.loss:
             self.frames_lost += 1
-            return None
-        arrival = self.now + self._link_delay(size)
-        heapq.heappush(self._flight, (arrival, next(self._order), kind, sender, target, size, payload,
-                                      self.peers[sender].round))
-        return arrival
+            return
+        heapq.heappush(self._flight, (self.now + self._link_delay(size), next(self._order), kind, sender, target,
+                                      size, payload, self.peers[sender].round))
 
     def _send_round(self, senders: list[int], starts: dict[int, torch.Tensor]) -> None:
         """Each sender's update to its targets (and SybilWall records on a history round's first step)."""
@@ -446,7 +425,8 @@ class BatchedSimulation:
             if pending:
                 due.append(pending[0].time)
             target = min([*due, next_eval, c.run.duration])
-            self.now = max(self.now, math.ceil(target / dt - 1e-9) * dt) if target > self.now else self.now
+            if target > self.now:  # on to the tick that holds the next event
+                self.now = math.ceil(target / dt - 1e-9) * dt
             if self.now >= next_eval - 1e-9 or self.now >= c.run.duration - 1e-9:
                 # evaluate at the grid time itself, before anything later happens
                 moment = min(next_eval, c.run.duration)
