@@ -1,8 +1,11 @@
 """Replay guard: a per-sender sliding window over `seq`, as in IPsec anti-replay.
 
 A sender numbers its messages 0, 1, 2, ...; the guard accepts each number once, tolerates
-reordering within `window`, and rejects anything older. Memory is bounded: at most
-`max_senders` windows, least recently heard evicted first.
+reordering within `window`, and rejects anything older. Memory is bounded, and in two tiers:
+`members` (senders the peer has admitted: its neighbours) and strangers. Each tier evicts its
+least recently heard sender when full, and a stranger can only ever evict another stranger, so a
+flood of fresh identities, which costs nothing, cannot push a neighbour's window out and make an
+old message of it acceptable again.
 """
 
 from __future__ import annotations
@@ -13,39 +16,48 @@ from gossip.errors import ReplayError
 
 
 class ReplayGuard:
-    def __init__(self, window: int = 1024, max_senders: int = 65536) -> None:
+    def __init__(self, window: int = 1024, max_members: int = 4096, max_strangers: int = 4096) -> None:
         if window < 1:
             raise ValueError("window must be positive")
         self.window = window
-        self.max_senders = max_senders
-        # sender -> (highest seq seen, bitmask of seen seqs: bit i = highest - i)
-        self._state: OrderedDict[bytes, tuple[int, int]] = OrderedDict()
+        self.limits = {True: max_members, False: max_strangers}
+        # member? -> sender -> (highest seq seen, bitmask of seen seqs: bit i = highest - i)
+        self._tiers: dict[bool, OrderedDict[bytes, tuple[int, int]]] = {True: OrderedDict(), False: OrderedDict()}
 
-    def check(self, sender: bytes, seq: int) -> None:
-        """Record `seq` from `sender`, or raise ReplayError when it was seen or is too old."""
-        state = self._state.get(sender)
+    def check(self, sender: bytes, seq: int, member: bool = True) -> None:
+        """Record `seq` from `sender`, or raise ReplayError when it was seen or is too old.
+
+        `member` says which tier the sender's window lives in from now on; a stranger that has
+        become a member takes its window along.
+        """
+        state = self._tiers[not member].pop(sender, None) or self._tiers[member].get(sender)
         if state is None:
-            self._remember(sender, seq, 1)
+            self._remember(sender, seq, 1, member)
             return
         highest, mask = state
         if seq > highest:
             shift = seq - highest
             mask = ((mask << shift) | 1) & ((1 << self.window) - 1) if shift < self.window else 1
-            self._remember(sender, seq, mask)
+            self._remember(sender, seq, mask, member)
             return
+        self._remember(sender, highest, mask, member)  # kept (and moved tier) even when this one is refused
         age = highest - seq
         if age >= self.window:
             raise ReplayError("replay", f"seq {seq} is older than the window ({highest} - {self.window})")
         if mask >> age & 1:
             raise ReplayError("replay", f"seq {seq} was already received")
-        self._remember(sender, highest, mask | (1 << age))
+        self._remember(sender, highest, mask | (1 << age), member)
 
     def highest(self, sender: bytes) -> int | None:
-        state = self._state.get(sender)
+        state = self._tiers[True].get(sender) or self._tiers[False].get(sender)
         return None if state is None else state[0]
 
-    def _remember(self, sender: bytes, highest: int, mask: int) -> None:
-        self._state[sender] = (highest, mask)
-        self._state.move_to_end(sender)
-        while len(self._state) > self.max_senders:
-            self._state.popitem(last=False)
+    def senders(self, member: bool) -> int:
+        return len(self._tiers[member])
+
+    def _remember(self, sender: bytes, highest: int, mask: int, member: bool) -> None:
+        tier = self._tiers[member]
+        tier[sender] = (highest, mask)
+        tier.move_to_end(sender)
+        while len(tier) > self.limits[member]:
+            tier.popitem(last=False)

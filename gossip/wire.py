@@ -10,7 +10,8 @@ once with SHA-256 instead of twice with Ed25519's internal SHA-512, and the cano
 is tiny; it is as binding as signing the body itself.
 
 `decode` trusts nothing: bounded sizes before parsing, exact schema and types, known kind,
-network id, signature (from the key inside the sender id), then the replay window.
+network id, signature (from the key inside the sender id). The receiver then checks the
+replay window (`gossip.replay`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import msgpack
 from gossip.errors import DecodeError
 from gossip.identity import PEER_ID_LEN, SIGNATURE_LEN, Identity, verify
 from gossip.packing import Buffer, pack
-from gossip.replay import ReplayGuard
 from gossip.unpacking import Bounds, unpack
 
 PROTOCOL_VERSION = 1
@@ -106,9 +106,12 @@ def _bytes_field(msg: dict, name: str, length: int | None = None) -> Buffer:
     return value
 
 
-def decode(data: bytes, *, net: bytes, limits: Limits = DEFAULT_LIMITS,
-           guard: ReplayGuard | None = None) -> Envelope:
-    """Validate and parse one message; raises DecodeError (ReplayError for a replayed seq)."""
+def decode(data: bytes, *, net: bytes, limits: Limits = DEFAULT_LIMITS) -> Envelope:
+    """Validate, parse and verify one message; raises DecodeError.
+
+    The replay window is the caller's (`ReplayGuard.check`): which tier a sender's window lives
+    in depends on whether the receiver has admitted that sender, which only the receiver knows.
+    """
     msg = unpack_bounded(data, limits, "message")
     if not isinstance(msg, dict):
         raise DecodeError("schema", "a message must be a map")
@@ -129,6 +132,4 @@ def decode(data: bytes, *, net: bytes, limits: Limits = DEFAULT_LIMITS,
     sig = _bytes_field(msg, "sig", SIGNATURE_LEN)
     if not verify(sender, _signed_bytes(v, got_net, kind, sender, seq, rnd, t, body), sig):
         raise DecodeError("signature", "signature does not verify against the sender id")
-    if guard is not None:
-        guard.check(sender, seq)
     return Envelope(kind=kind, sender=sender, seq=seq, round=rnd, t=t, body=body, net=got_net, v=v, sig=sig)

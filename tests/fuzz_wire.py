@@ -66,7 +66,8 @@ def _mutate(data: bytes, mutations) -> bytes:
 
 def _decode_all(data: bytes, codec_index: int) -> None:
     try:
-        env = decode(data, net=NET, guard=ReplayGuard())
+        env = decode(data, net=NET)
+        ReplayGuard().check(env.sender, env.seq)
         if env.kind == "update":
             decode_update(env.body, SPEC, CODECS[codec_index])
         elif env.kind == "history":
