@@ -80,6 +80,14 @@ class TrainingSection:
 
 
 @dataclass(frozen=True)
+class AdmissionSection:
+    """How a newcomer's updates start to count: only after `probation_rounds` of the receiver's own
+    rounds as a known member (0: at once). Pinned, so every peer of a network treats newcomers alike."""
+
+    probation_rounds: int = 3
+
+
+@dataclass(frozen=True)
 class Genesis:
     """A validated genesis. Build it with `load_genesis`, `parse_genesis` or `Genesis()` (defaults)."""
 
@@ -89,6 +97,7 @@ class Genesis:
     gossip: GossipSection = field(default_factory=GossipSection)
     aggregation: AggregationSection = field(default_factory=AggregationSection)
     training: TrainingSection = field(default_factory=TrainingSection)
+    admission: AdmissionSection = field(default_factory=AdmissionSection)
 
     def to_dict(self) -> dict[str, Any]:
         raw = asdict(self)
@@ -125,6 +134,7 @@ _SECTIONS: dict[str, type] = {
     "gossip": GossipSection,
     "aggregation": AggregationSection,
     "training": TrainingSection,
+    "admission": AdmissionSection,
 }
 
 _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -149,6 +159,7 @@ _RANGES: dict[tuple[str, str], tuple[float | None, float | None]] = {
     ("training", "batch_size"): (1, 1 << 20),
     ("training", "sam_rho"): (0.0, None),
     ("training", "gossip_steps"): (1, 1000),
+    ("admission", "probation_rounds"): (0, 10_000),
 }
 
 

@@ -9,6 +9,14 @@
   retained hellos) and says hello again.
 Known peers and their addresses are saved to `peers.json` in the state directory, so a
 restarted peer rejoins even when its bootstrap peers have gone.
+
+Admission. Keys are free, so a new identity becomes known (and can enter the view) only within
+a budget of newcomers per source and overall (`NewcomerBudget`), charged to whoever introduced
+it: the sender of a hello introduces itself, a shuffle introduces its entries. A known peer's
+updates count only after `probation_rounds` of this peer's rounds (`standing`); bootstrap and
+saved peers are trusted from the start. Known, not "in the current view": Cyclon views are
+one-directional, and a peer that dropped every update from senders outside its own view would
+throw away most of its honest in-neighbours' work in any network larger than a view.
 """
 
 from __future__ import annotations
@@ -17,10 +25,11 @@ import asyncio
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -29,11 +38,13 @@ from gossip.errors import DecodeError
 from gossip.identity import IdentityError, peer_id_from_str, peer_id_to_str, public_from_peer_id
 from gossip.payloads import ViewEntry, decode_hello, decode_view, encode_hello, encode_view
 from gossip.transport import Address
+from gossip.transport.newcomers import NewcomerBudget, NewcomerLimits
 from peer.checkpoint import write_json_atomic
 from topology.cyclon import CyclonView
 
 log = logging.getLogger(__name__)
 SendFn = Callable[[Address, str, bytes], Awaitable[bool]]
+Standing = Literal["member", "probation", "stranger"]
 
 
 class Discovery(Protocol):
@@ -45,6 +56,10 @@ class Discovery(Protocol):
 
     async def rediscover(self) -> None: ...
 
+    def source_of(self, address: Address) -> object:
+        """What a newcomer introduced by `address` is charged to (its remote IP, say)."""
+        ...
+
 
 @dataclass(frozen=True)
 class MembershipSettings:
@@ -53,6 +68,7 @@ class MembershipSettings:
     shuffle_period: float = 5.0  # seconds between shuffles
     reply_timeout: float = 10.0  # an unanswered shuffle is forgotten after this
     max_known: int = 1024        # addresses remembered; beyond it, the oldest peers outside the view go
+    newcomers: NewcomerLimits = field(default_factory=NewcomerLimits)
 
 
 def split_bootstrap(address: str) -> tuple[str, str]:
@@ -67,13 +83,17 @@ def split_bootstrap(address: str) -> tuple[str, str]:
 class Membership:
     def __init__(self, self_id: str, transport: Discovery, bootstrap: list[str], *,
                  settings: MembershipSettings | None = None, state_file: Path | None = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, probation_rounds: int = 0) -> None:
         self.self_id = self_id
         self.transport = transport
         self.settings = settings or MembershipSettings()
         s = self.settings
         self.view: CyclonView[str] = CyclonView(self_id, s.view_size, s.shuffle_length, np.random.default_rng(seed))
         self.addrs: dict[str, list[str]] = {}
+        self.joined: dict[str, int] = {}   # newcomers: the round they became known (trusted peers are absent)
+        self.probation_rounds = probation_rounds
+        self.newcomers = NewcomerBudget(s.newcomers)
+        self.refused: Counter[str] = Counter()  # identities not let in, by reason
         self.bootstrap = [split_bootstrap(a) for a in bootstrap]
         self.state_file = state_file
         self.send: SendFn | None = None
@@ -90,8 +110,32 @@ class Membership:
     def targets(self, k: int) -> list[Address]:
         return list(self.view.sample(k))
 
+    def standing(self, address: Address) -> Standing:
+        """Whether updates from `address` count: a known peer past its probation is a member."""
+        if address not in self.addrs:
+            return "stranger"
+        joined = self.joined.get(str(address))
+        if joined is not None and self.round - joined < self.probation_rounds:
+            return "probation"
+        return "member"
+
     # knowledge ---------------------------------------------------------------------------------
+    def introduce(self, peer: str, addrs: list[str], by: Address) -> bool:
+        """A peer named by `by` (in its hello or shuffle): learn it if it is known or fits the
+        newcomer budget of `by`'s source; False (counted) when it does not."""
+        if peer == self.self_id:
+            return False
+        if peer not in self.addrs:
+            if not self.newcomers.admit(peer, self.transport.source_of(by), time.monotonic()):
+                self.refused["newcomer_budget"] += 1
+                return False
+            self.joined[peer] = self.round
+        self.learn(peer, addrs)
+        return True
+
     def learn(self, peer: str, addrs: list[str]) -> None:
+        """Remember a peer and where it listens, without the newcomer budget (bootstrap and saved
+        peers, and peers already known)."""
         if peer == self.self_id:
             return
         if addrs:
@@ -103,6 +147,7 @@ class Membership:
             in_view = set(self.view.peers())
             for old in [p for p in self.addrs if p not in in_view][: len(self.addrs) - self.settings.max_known]:
                 del self.addrs[old]
+                self.joined.pop(old, None)
 
     def _load(self) -> None:
         if self.state_file is None or not self.state_file.exists():
@@ -140,24 +185,26 @@ class Membership:
         if envelope.kind == "hello":
             addrs, _ = decode_hello(envelope.body)
             first_contact = sender not in self.addrs
-            self.learn(sender, addrs)
+            if not self.introduce(sender, addrs, address):
+                raise DecodeError("newcomer_budget", "too many new identities from this source lately")
             self.view.add(sender)
             if first_contact:
                 self._spawn(sender, "hello", self.hello_body())
         elif envelope.kind == "shuffle":
-            received = self._entries(decode_view(envelope.body))
+            received = self._entries(decode_view(envelope.body), address)
             reply = self.view.answer_shuffle(sender, received)
             self._spawn(sender, "shuffle_reply", self._view_body(reply))
         elif envelope.kind == "shuffle_reply":
             pending = self._pending.pop(sender, None)
             if pending is None:
                 raise DecodeError("unsolicited", "a shuffle reply nobody asked for")
-            self.view.finish_shuffle(pending[0], self._entries(decode_view(envelope.body)))
+            self.view.finish_shuffle(pending[0], self._entries(decode_view(envelope.body), address))
             # It answered, so it is alive: keep it when there is room. Plain Cyclon drops it
             # (the target's entry moved to the other side), which starves the views of small networks.
             self.view.add(sender)
 
-    def _entries(self, view: list[ViewEntry]) -> list[tuple[str, int]]:
+    def _entries(self, view: list[ViewEntry], by: Address) -> list[tuple[str, int]]:
+        """The entries of a shuffle from `by` that name real keys and fit its newcomer budget."""
         entries = []
         for entry in view:
             try:
@@ -165,9 +212,8 @@ class Membership:
             except IdentityError:
                 continue  # not an Ed25519 peer id: nobody could sign as it
             peer = peer_id_to_str(entry.peer)
-            if entry.addr:
-                self.learn(peer, [entry.addr])
-            entries.append((peer, entry.age))
+            if self.introduce(peer, [entry.addr] if entry.addr else [], by):
+                entries.append((peer, entry.age))
         return entries
 
     def _view_body(self, entries: list[tuple[str, int]]) -> bytes:

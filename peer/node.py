@@ -49,6 +49,10 @@ class Sampler(Protocol):
 
     def targets(self, k: int) -> list[Address]: ...
 
+    def standing(self, address: Address) -> str:
+        """"member" when updates from `address` count; "probation" or "stranger" when they do not."""
+        ...
+
 
 class Behaviour(Protocol):
     """What a peer does with its round: honest peers train and send their model; attackers differ."""
@@ -77,7 +81,7 @@ class PeerNode:
                  sampler: Sampler, *, settings: NodeSettings | None = None, behaviour: Behaviour | None = None,
                  checkpoints: CheckpointStore | None = None, speed: float = 1.0, seed: int = 0,
                  on_control: Callable[[wire.Envelope, Address], None] | None = None,
-                 on_reject: Callable[[Address, str], None] | None = None) -> None:
+                 on_reject: Callable[[Address, str, bytes | None], None] | None = None) -> None:
         self.genesis = genesis
         self.identity = identity
         self.peer_id = identity.peer_id
@@ -91,7 +95,8 @@ class PeerNode:
         self.checkpoints = checkpoints
         self.speed = speed
         self.on_control = on_control
-        self.on_reject = on_reject  # the daemon's transport counts strikes against the sender
+        # (address, reason, the verified signer or None): the daemon's transport decides whom to strike
+        self.on_reject = on_reject
         self.net = genesis.network_id
         g = genesis.gossip
         self.codec = make_codec(g.codec, topk_fraction=g.topk_fraction, int8_chunk=g.int8_chunk)
@@ -122,12 +127,29 @@ class PeerNode:
 
     # receiving ---------------------------------------------------------------------------------
     def handle(self, address: Address, data: bytes) -> None:
-        """Validate, decode and store one frame; never raises (the transport's callback)."""
+        """Validate, decode and store one frame; never raises (the transport's callback).
+
+        The order is the cheapest refusal first: envelope and signature; the signer must be who
+        the transport says sent it (`sender_of`); updates and histories count only from members
+        (`Sampler.standing`) and are dropped before their bodies are decoded; then the replay
+        window, where members' windows are kept apart from strangers' so a flood of fresh keys
+        cannot evict them.
+        """
         self.bytes_received += len(data)
+        verified: bytes | None = None
         try:
-            envelope = wire.decode(data, net=self.net, guard=self.guard)
+            envelope = wire.decode(data, net=self.net)
             if envelope.sender == self.peer_id:
                 raise DecodeError("own_message", "a message signed by this peer's own key")
+            bound = self.transport.sender_of(address)
+            if bound is not None and bound != envelope.sender:
+                raise DecodeError("sender_mismatch", "signed by another key than the one the transport authenticated")
+            verified = envelope.sender
+            standing = self.sampler.standing(address)
+            if envelope.kind in ("update", "history") and standing != "member":
+                raise DecodeError("not_neighbour" if standing == "stranger" else "probation",
+                                  f"an {envelope.kind} from a peer that is not a member ({standing})")
+            self.guard.check(envelope.sender, envelope.seq, member=standing == "member")
             self._peer_at[address] = envelope.sender
             if envelope.kind == "update":
                 update = decode_update(envelope.body, self.spec, self.codec)
@@ -145,7 +167,7 @@ class PeerNode:
         except DecodeError as exc:
             self.rejected[exc.reason] += 1
             if self.on_reject is not None:
-                self.on_reject(address, exc.reason)
+                self.on_reject(address, exc.reason, verified)
             log.debug("peer %s rejected a frame from %s: %s", self.identity.peer_id_str[-6:], address, exc)
 
     def _store(self, sender: bytes, received: Received) -> None:
@@ -219,9 +241,10 @@ class PeerNode:
 
         With push gossip each neighbour sends to `fanout` of its own neighbours, so about
         min(degree, fanout) updates arrive per round; in lock-step mode every neighbour sends.
-        Updates that came while training count.
+        Updates that came while training count. Neighbours whose updates would not count (on
+        probation) are not waited for: a newcomer that never sends must not slow the round.
         """
-        neighbours = len(self.sampler.neighbours())
+        neighbours = sum(self.sampler.standing(n) == "member" for n in self.sampler.neighbours())
         expected = neighbours if self.barrier is not None else min(neighbours, self.genesis.gossip.fanout)
         self._collect_started = self._now()
         deadline = self._collect_started + self.window()

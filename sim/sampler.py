@@ -15,6 +15,10 @@ class GraphSampler:
     def neighbours(self) -> list[int]:
         return self.live.neighbours(self.peer)
 
+    def standing(self, address: object) -> str:
+        """Every sender counts: the simulated graph is the membership, and only neighbours send."""
+        return "member"
+
     def targets(self, k: int) -> list[int]:
         nbrs = self.neighbours()
         if self.send_to_all or len(nbrs) <= k:

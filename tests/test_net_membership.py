@@ -8,9 +8,10 @@ import pytest
 
 from gossip import wire
 from gossip.errors import DecodeError
-from gossip.identity import Identity
+from gossip.identity import Identity, peer_id_from_str
 from gossip.payloads import ViewEntry, decode_view, encode_hello, encode_view
-from peer.membership import Membership, split_bootstrap
+from gossip.transport.newcomers import NewcomerLimits
+from peer.membership import Membership, MembershipSettings, split_bootstrap
 from peer.reachability import check, tcp_endpoint
 
 
@@ -27,16 +28,19 @@ class FakeTransport:
     async def rediscover(self):
         self.rediscovered += 1
 
+    def source_of(self, address):
+        return "one-ip"  # every sender behind the same address, as on loopback
+
 
 def envelope(sender: Identity, kind: str, body: bytes) -> wire.Envelope:
     return wire.Envelope(kind=kind, sender=sender.peer_id, seq=1, round=0, t=0, body=bytes(body), net=bytes(32))
 
 
-def make(tmp_path=None, bootstrap=()):
+def make(tmp_path=None, bootstrap=(), **options):
     me = Identity.generate()
     sent: list[tuple[str, str, bytes]] = []
     membership = Membership(me.peer_id_str, FakeTransport(), list(bootstrap),
-                            state_file=tmp_path / "peers.json" if tmp_path else None)
+                            state_file=tmp_path / "peers.json" if tmp_path else None, **options)
 
     async def send(to, kind, body):
         sent.append((to, kind, body))
@@ -154,3 +158,50 @@ def test_known_addresses_are_bounded():
     for _ in range(50):
         membership.learn(Identity.generate().peer_id_str, ["/ip4/127.0.0.1/tcp/1/p2p/x"])
     assert len(membership.addrs) == 10
+
+
+def test_newcomers_beyond_the_budget_of_their_source_are_refused_and_counted():
+    async def scenario():
+        limits = NewcomerLimits(per_source_burst=5, per_source_per_minute=0.0, overall_burst=100)
+        membership, _ = make(settings=MembershipSettings(newcomers=limits))
+        hello = encode_hello([], 0)
+        refused = 0
+        for _ in range(40):
+            try:
+                membership.on_control(envelope(Identity.generate(), "hello", hello), "addr")
+            except DecodeError as exc:
+                assert exc.reason == "newcomer_budget"
+                refused += 1
+        await settle()
+        assert len(membership.addrs) == 5 and refused == 35
+        assert membership.refused == {"newcomer_budget": 35}
+        known = next(iter(membership.addrs))  # a known peer is never charged again
+        membership.on_control(wire.Envelope(kind="hello", sender=peer_id_from_str(known), seq=2, round=0, t=0,
+                                            body=bytes(hello), net=bytes(32)), "addr")
+        # a shuffle introducing strangers from the same exhausted source adds none of them
+        entries = [ViewEntry(Identity.generate().peer_id, "", 0) for _ in range(6)]
+        membership.on_control(envelope(Identity.generate(), "shuffle", encode_view(entries)), "addr")
+        assert len(membership.addrs) == 5
+
+    asyncio.run(scenario())
+
+
+def test_a_newcomer_counts_only_after_its_probation_and_bootstrap_peers_at_once():
+    boot = Identity.generate()
+    membership, _ = make(bootstrap=[f"/ip4/127.0.0.1/tcp/9/p2p/{boot.peer_id_str}"], probation_rounds=3)
+
+    async def scenario():
+        membership.rejoin()
+        newcomer = Identity.generate()
+        membership.on_control(envelope(newcomer, "hello", encode_hello([], 0)), newcomer.peer_id_str)
+        await settle()
+        return newcomer
+
+    newcomer = asyncio.run(scenario())
+    assert membership.standing(boot.peer_id_str) == "member"
+    assert membership.standing(Identity.generate().peer_id_str) == "stranger"
+    standings = []
+    for _ in range(4):
+        standings.append(membership.standing(newcomer.peer_id_str))
+        membership.round += 1
+    assert standings == ["probation"] * 3 + ["member"]

@@ -2,6 +2,9 @@
 
 A transport has an `address`, an async `send(to, data) -> bool`, and calls the handler given
 to `set_handler` with `(from_address, data)` for every frame it receives, on the event loop.
+`sender_of(from_address)` is the peer id the transport itself vouches for (libp2p: the key
+the Noise handshake proved; MQTT: the broker-authenticated user), or None when it vouches for
+nobody; the node refuses a frame signed by any other key.
 """
 
 from __future__ import annotations
@@ -19,3 +22,5 @@ class Transport(Protocol):
     def set_handler(self, handler: Handler) -> None: ...
 
     async def send(self, to: Address, data: bytes) -> bool: ...
+
+    def sender_of(self, address: Address) -> bytes | None: ...

@@ -64,3 +64,7 @@ class MemoryTransport:
 
     async def send(self, to: Address, data: bytes) -> bool:
         return self.network.deliver_later(self.address, to, data)
+
+    def sender_of(self, address: Address) -> bytes | None:
+        """Simulated addresses are indices, not keys: the simulator's graph says who may send."""
+        return None

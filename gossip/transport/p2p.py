@@ -5,8 +5,11 @@ each frame length-prefixed (`framing`) and bounded before its body is read. goss
 used for updates: it caps messages at 1 MiB, and an adapter update is larger.
 
 The host's key *is* the peer's identity key, so the remote peer id that Noise authenticates
-is the same id that signs the wire envelopes; rate limits and bans apply to that id and
-cannot be dodged by reconnecting. py-libp2p runs on trio, in its own thread (`TrioThread`);
+is the same id that signs the wire envelopes (`sender_of`): a frame signed by any other key is
+refused, so one connection speaks for one identity, and rate limits and bans apply to that id
+and cannot be dodged by reconnecting. New identities cost a budget per remote IP and overall
+(`NewcomerBudget`): a client that makes a fresh key per connection gets a few in, not thousands.
+py-libp2p runs on trio, in its own thread (`TrioThread`);
 frames reach the node on its asyncio loop, through a bounded queue of pending bytes.
 """
 
@@ -29,9 +32,10 @@ from libp2p.peer.id import ID
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 
-from gossip.identity import Identity
+from gossip.identity import Identity, peer_id_from_str
 from gossip.transport import Address, Handler
 from gossip.transport.framing import HEADER_BYTES, FrameError, header, parse_header
+from gossip.transport.newcomers import NewcomerBudget
 from gossip.transport.ratelimit import RateLimiter
 from gossip.transport.settings import NetSettings
 from gossip.transport.trio_thread import TrioThread
@@ -81,6 +85,8 @@ class Libp2pTransport:
         self.listen = multiaddr.Multiaddr(listen)
         self.settings = settings or NetSettings()
         self.limiter = RateLimiter(self.settings.rate)
+        self.newcomers = NewcomerBudget(self.settings.newcomers)
+        self._remote_ip: dict[str, str] = {}   # peer id -> the IP its latest stream came from
         self._limiter_lock = threading.Lock()  # used from the trio thread and the node's loop
         self.pending = PendingBytes(self.settings.max_pending_bytes)
         self.dropped: Counter[str] = Counter()   # frames refused by the transport, by reason
@@ -144,12 +150,21 @@ class Libp2pTransport:
     async def rediscover(self) -> None:
         """Nothing to do: libp2p peers are found through bootstrap addresses and shuffles."""
 
+    def sender_of(self, address: Address) -> bytes | None:
+        """The connection's Noise-proven peer id, which is also its signing key."""
+        return peer_id_from_str(str(address))
+
+    def source_of(self, address: Address) -> str:
+        """The remote IP `address` connected from (newcomers it introduces are charged to it)."""
+        return self._remote_ip.get(str(address), str(address))
+
     def banned(self) -> list[str]:
         with self._limiter_lock:
             return [str(p) for p in self.limiter.banned_peers(time.monotonic())]
 
-    def strike(self, peer: Address) -> None:
-        """The node rejected a message from `peer`; enough of these disconnect and ban it."""
+    def strike(self, peer: Address, signer: bytes | None = None) -> None:
+        """The node rejected a message from `peer`; enough of these disconnect and ban it.
+        The connection is to blame whoever signed the frame: Noise proved who sent it."""
         with self._limiter_lock:
             banned = self.limiter.strike(peer, time.monotonic())
         if banned:
@@ -158,6 +173,9 @@ class Libp2pTransport:
     def _disconnect_soon(self, peer: str) -> None:
         """In the trio thread: close every connection to a banned peer."""
         log.warning("peer %s banned for %.0f s: too many bad or excess frames", peer, self.settings.rate.ban_seconds)
+        self._disconnect(peer)
+
+    def _disconnect(self, peer: str) -> None:
         if self._trio.running and self._host is not None:
             self._out.pop(peer, None)
             self._tasks.start_soon(self._host.disconnect, ID.from_base58(peer))  # type: ignore[union-attr]
@@ -193,6 +211,16 @@ class Libp2pTransport:
     # receiving ---------------------------------------------------------------------------------
     async def _on_stream(self, stream) -> None:
         peer = stream.muxed_conn.peer_id.to_base58()
+        with self._limiter_lock:
+            banned = self.limiter.banned(peer, time.monotonic())
+        if banned:  # it reconnected: close the connection before it can send anything more
+            self.dropped["banned"] += 1
+            self._disconnect(peer)
+            return
+        if not self._admit_identity(peer, stream):
+            with contextlib.suppress(Exception):
+                await stream.reset()
+            return
         try:
             while True:
                 try:
@@ -219,6 +247,23 @@ class Libp2pTransport:
         finally:
             with contextlib.suppress(Exception):  # already reset by the remote side
                 await stream.close()
+
+    def _admit_identity(self, peer: str, stream) -> bool:
+        """A peer id seen for the first time is charged to its remote IP's newcomer budget."""
+        try:
+            remote = stream.get_remote_address()
+        except Exception:  # py-libp2p raises different things for a connection already gone
+            remote = None
+        ip = remote[0] if remote else "unknown"
+        with self._limiter_lock:
+            admitted = self.newcomers.admit(peer, ip, time.monotonic())
+        if not admitted:
+            self.dropped["newcomer_budget"] += 1
+            return False
+        self._remote_ip[peer] = ip
+        if len(self._remote_ip) > self.settings.newcomers.max_sources:
+            del self._remote_ip[next(iter(self._remote_ip))]
+        return True
 
     def _admit(self, peer: str, head: bytes) -> int | None:
         """Bound and rate-check one frame from its header: its length, or None when it is refused.

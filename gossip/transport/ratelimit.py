@@ -27,7 +27,9 @@ class RateLimits:
 
 
 @dataclass
-class _Bucket:
+class TokenBucket:
+    """`rate` tokens per second up to `capacity`; `take` spends them when there are enough."""
+
     rate: float
     capacity: float
     level: float
@@ -44,8 +46,8 @@ class _Bucket:
 
 @dataclass
 class _PeerState:
-    frames: _Bucket
-    bytes: _Bucket
+    frames: TokenBucket
+    bytes: TokenBucket
     strikes: deque[float] = field(default_factory=deque)
 
 
@@ -61,8 +63,8 @@ class RateLimiter:
             lim = self.limits
             if len(self._peers) >= lim.max_tracked:
                 del self._peers[next(iter(self._peers))]
-            state = _PeerState(_Bucket(lim.frames_per_second, lim.frame_burst, lim.frame_burst, now),
-                               _Bucket(lim.bytes_per_second, lim.byte_burst, lim.byte_burst, now))
+            state = _PeerState(TokenBucket(lim.frames_per_second, lim.frame_burst, lim.frame_burst, now),
+                               TokenBucket(lim.bytes_per_second, lim.byte_burst, lim.byte_burst, now))
             self._peers[peer] = state
         return state
 
@@ -75,14 +77,16 @@ class RateLimiter:
             return False
         return True
 
-    def allow(self, peer: Hashable, size: int, now: float) -> bool:
-        """True when a frame of `size` bytes fits both buckets; a frame that does not is a strike."""
+    def allow(self, peer: Hashable, size: int, now: float, *, strike: bool = True) -> bool:
+        """True when a frame of `size` bytes fits both buckets; a frame that does not is a strike,
+        unless `strike` is False (the key is only a claim, such as an MQTT topic's sender part)."""
         if self.banned(peer, now):
             return False
         state = self._state(peer, now)
         if state.frames.take(1, now) and state.bytes.take(size, now):
             return True
-        self.strike(peer, now)
+        if strike:
+            self.strike(peer, now)
         return False
 
     def strike(self, peer: Hashable, now: float) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gossip.transport.newcomers import NewcomerLimits
 from gossip.transport.ratelimit import RateLimits
 from gossip.wire import DEFAULT_LIMITS
 
@@ -18,3 +19,7 @@ class NetSettings:
     send_timeout: float = 60.0
     read_timeout: float = 120.0                   # a started frame must finish within this
     rate: RateLimits = field(default_factory=RateLimits)
+    # new peer ids per remote IP and overall: at the transport (connections) a little more than
+    # in membership, which charges the same budget again when they try to join the view
+    newcomers: NewcomerLimits = field(default_factory=lambda: NewcomerLimits(
+        per_source_burst=64, per_source_per_minute=32, overall_burst=256, overall_per_minute=128))
