@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from gossip.identity import Identity
 from gossip.transport.broker import EmbeddedBroker
 from gossip.transport.framing import HEADER_BYTES, header
 from gossip.transport.mqtt import MqttTransport
+from gossip.transport.mqtt_auth import new_secret, save_secret
 from gossip.transport.p2p import Libp2pTransport
 
 NEIGHBOURS = 8
@@ -100,10 +103,17 @@ async def libp2p(size: int) -> float:
 
 async def mqtt(size: int) -> float:
     arrivals = Arrivals()
-    broker = EmbeddedBroker()
+    with tempfile.TemporaryDirectory() as folder:
+        secret = Path(folder) / "broker.secret"
+        save_secret(secret, new_secret())
+        return await _mqtt(size, EmbeddedBroker(secret), arrivals)
+
+
+async def _mqtt(size: int, broker: EmbeddedBroker, arrivals: Arrivals) -> float:
     await broker.start()
     net = bytes(32)
-    peers = [MqttTransport(Identity.generate().peer_id_str, net, broker.url) for _ in range(NEIGHBOURS + 1)]
+    ids = [Identity.generate().peer_id_str for _ in range(NEIGHBOURS + 1)]
+    peers = [MqttTransport(peer_id, net, broker.url_for(peer_id)) for peer_id in ids]
     for t in peers:
         t.set_handler(arrivals.arrived)
         await t.start()

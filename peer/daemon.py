@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import math
@@ -24,8 +25,10 @@ from typing import Any
 
 from gossip import wire
 from gossip.identity import Identity
-from gossip.transport.broker import EmbeddedBroker, parse_broker_url
+from gossip.transport.broker import BrokerUrl, EmbeddedBroker, parse_broker_url
+from gossip.transport.mqtt_auth import Credentials, load_secret, new_secret, save_secret
 from gossip.transport.settings import NetSettings
+from gossip.transport.tls import make_self_signed
 from peer import reachability
 from peer.adapters import Adapter
 from peer.checkpoint import CheckpointStore, write_json_atomic
@@ -43,7 +46,11 @@ from peer.workloads import Workload, build_workload
 log = logging.getLogger("loragossip.daemon")
 TRANSPORTS = ("libp2p", "mqtt")
 DEMO_SHARDS = 8
-NOT_STRUCK = {"replay"}  # QoS-1 redelivery and retained hellos repeat messages honestly
+# Honest peers do these: QoS-1 redelivery and retained hellos repeat messages; a newcomer on
+# probation, or one that knows this peer before this peer knows it, sends updates that do not count.
+NOT_STRUCK = {"replay", "not_neighbour", "probation", "newcomer_budget"}
+CREDENTIALS_FILE = "mqtt-credentials.json"
+BROKER_SECRET_FILE = "broker.secret"
 
 
 @dataclass
@@ -56,6 +63,10 @@ class DaemonOptions:
     bootstrap: list[str] = field(default_factory=list)
     transport: str = "libp2p"
     broker: str | None = None           # mqtt: an external broker; None: bootstrap URL or embedded
+    mqtt_credentials: Path | None = None  # mqtt: user/password file; default STATE/mqtt-credentials.json
+    broker_secret: Path | None = None   # hosting the embedded broker: its secret (default STATE/broker.secret)
+    broker_tls: bool = False            # hosting: serve mqtts:// with a self-signed certificate in STATE
+    broker_ca: Path | None = None       # mqtts: the certificate to trust
     status_host: str = "127.0.0.1"
     status_port: int = 0
     eval_every: int = 5                 # rounds between evaluations
@@ -109,7 +120,7 @@ class Daemon:
         self.membership = Membership(
             self.identity.peer_id_str, self.transport, [] if o.transport == "mqtt" else o.bootstrap,
             settings=MembershipSettings(shuffle_period=o.shuffle_period), state_file=o.state_dir / "peers.json",
-            seed=seed_from(self.identity, "membership"))
+            seed=seed_from(self.identity, "membership"), probation_rounds=self.genesis.admission.probation_rounds)
         self.node = PeerNode(self.genesis, self.identity, self.trainer, self.transport, self.membership,
                              settings=NodeSettings(train_in_thread=True),
                              checkpoints=CheckpointStore(o.state_dir / "checkpoints"),
@@ -135,16 +146,47 @@ class Daemon:
 
         given = o.broker or next((b for b in o.bootstrap if b.startswith(("mqtt://", "mqtts://"))), None)
         if given is None:  # no broker named: this peer hosts one on its --listen address
-            endpoint = reachability.tcp_endpoint(o.listen) or ("127.0.0.1", 0)
-            self.broker = EmbeddedBroker(endpoint[0], endpoint[1])
-            url = self.broker.url
+            self.broker = self._embedded_broker()
+            url = self.broker.url_for(self.identity.peer_id_str)
         else:
-            url = parse_broker_url(given)
+            url = self._with_credentials(parse_broker_url(given))
+        if o.broker_ca is not None:
+            url = dataclasses.replace(url, ca_file=str(o.broker_ca))
         return MqttTransport(self.identity.peer_id_str, self.genesis.network_id, url, settings)
 
-    def _on_reject(self, address: Any, reason: str) -> None:
+    def _embedded_broker(self) -> EmbeddedBroker:
+        """The broker this peer hosts: its secret (made once, kept in the state directory unless
+        given) issues every peer's credentials; with --broker-tls, a self-signed certificate."""
+        o = self.options
+        secret = o.broker_secret or o.state_dir / BROKER_SECRET_FILE
+        if not secret.exists():
+            if o.broker_secret is not None:
+                raise ValueError(f"--broker-secret {secret}: no such file")
+            save_secret(secret, new_secret())
+        load_secret(secret)  # a malformed one is an error now, not when the first peer connects
+        host, port = reachability.tcp_endpoint(o.listen) or ("127.0.0.1", 0)
+        tls = None
+        if o.broker_tls:
+            tls = (o.state_dir / "broker-cert.pem", o.state_dir / "broker-key.pem")
+            if not tls[0].exists():
+                make_self_signed(tls[0], tls[1], host)
+        return EmbeddedBroker(secret, host, port, tls=tls)
+
+    def _with_credentials(self, url: BrokerUrl) -> BrokerUrl:
+        """Credentials from the URL, else from --mqtt-credentials, else from the state directory."""
+        o = self.options
+        path = o.mqtt_credentials or o.state_dir / CREDENTIALS_FILE
+        if url.username is not None or (o.mqtt_credentials is None and not path.exists()):
+            return url
+        credentials = Credentials.load(path)
+        if credentials.username != self.identity.peer_id_str:
+            raise ValueError(f"MQTT credentials {path} are for {credentials.username}, not for this peer "
+                             f"({self.identity.peer_id_str}); the broker would refuse them")
+        return url.with_credentials(credentials.username, credentials.password)
+
+    def _on_reject(self, address: Any, reason: str, signer: bytes | None) -> None:
         if reason not in NOT_STRUCK:
-            self.transport.strike(address)
+            self.transport.strike(address, signer)
 
     # status ------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -154,6 +196,10 @@ class Daemon:
             transport=self.options.transport,
             addrs=self.transport.addrs, neighbour_ids=self.membership.neighbours(),
             dropped=dict(self.transport.dropped), banned=self.transport.banned(), rejoins=self.membership.rejoins,
+            admission={"refused": dict(self.membership.refused), "members": len(self.membership.addrs),
+                       "on_probation": sum(self.membership.standing(p) == "probation" for p in self.membership.addrs),
+                       "probation_rounds": self.membership.probation_rounds},
+            broker_refused=dict(self.broker.refusals) if self.broker is not None else None,
             reconnects=getattr(self.transport, "reconnects", 0), resumed_from_round=self.resumed_from,
             reachability=self.problems or "ok", uptime_s=round(time.time() - self.started, 1),
             network_id=self.genesis.network_id.hex(), pid=os.getpid())

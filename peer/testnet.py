@@ -5,6 +5,8 @@ Layout of the directory (`--dir`, default ./testnet):
   genesis.toml            the network's genesis
   data/shard-NNN.safetensors   each peer's private share of the workload's pool
   peers/NAME/             the peer's state dir (identity.key, checkpoints/, daemon.json) and log.jsonl
+  broker.secret           mqtt: the embedded broker's secret; each peer started here gets
+                          peers/NAME/mqtt-credentials.json issued from it
 `up` writes it, `join --background` adds to it, `status` and `down` only read it (and pids).
 Peers run in their own sessions, so `down` can signal each one's whole process group and
 nothing is left behind.
@@ -27,6 +29,8 @@ from peer.checkpoint import write_json_atomic
 from peer.status_http import fetch_status
 
 STATE_FILE = "testnet.json"
+BROKER_SECRET = "broker.secret"
+CREDENTIALS = "mqtt-credentials.json"
 
 
 class TestnetError(RuntimeError):
@@ -84,10 +88,29 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] != "Z" and b"peer" in cmdline
 
 
+def issue_credentials(directory: Path, state_dir: Path) -> None:
+    """An MQTT testnet (one with a broker secret): credentials for the peer whose state is `state_dir`
+    (its identity is made here when it has none yet, so the credentials can name it)."""
+    secret = directory / BROKER_SECRET
+    if secret.exists():
+        from gossip.identity import Identity
+        from gossip.transport.mqtt_auth import issue, load_secret
+
+        identity = Identity.load_or_create(state_dir / "identity.key")
+        issue(load_secret(secret), identity.peer_id_str).save(state_dir / CREDENTIALS)
+
+
+def broker_ca(directory: Path) -> list[str]:
+    """`--broker-ca` for the boot peer's self-signed certificate, when the testnet's broker speaks TLS."""
+    cert = directory / "peers" / "boot" / "broker-cert.pem"
+    return ["--broker-ca", str(cert)] if cert.exists() else []
+
+
 def spawn_peer(directory: Path, name: str, arguments: list[str]) -> PeerProcess:
     """Start `loragossip peer ARGUMENTS --state-dir DIR/peers/NAME` in its own session, logging to a file."""
     state_dir = directory / "peers" / name
     state_dir.mkdir(parents=True, exist_ok=True)
+    issue_credentials(directory, state_dir)
     log = state_dir / "log.jsonl"
     with contextlib.suppress(FileNotFoundError):
         (state_dir / "daemon.json").unlink()  # so waiting reads this run's file, not a previous one
@@ -150,8 +173,11 @@ def stop(testnet: Testnet, timeout: float = 20.0) -> tuple[list[str], list[str]]
 
 
 def up(directory: Path, peers: int, transport: str, *, genesis_text: str, partition: str = "iid",
-       alpha: float = 0.5, peer_args: list[str] | None = None, timeout: float = 120.0) -> Testnet:
-    """Write genesis and shards, start the bootstrap peer, then `peers` more that join through it."""
+       alpha: float = 0.5, peer_args: list[str] | None = None, timeout: float = 120.0, tls: bool = False) -> Testnet:
+    """Write genesis and shards, start the bootstrap peer, then `peers` more that join through it.
+
+    MQTT: a fresh broker secret in the directory; the bootstrap peer hosts the broker with it
+    (over TLS with a self-signed certificate when `tls`) and every other peer gets credentials."""
     from peer.genesis import load_genesis
     from peer.shards import write_shards
     from peer.workloads import build_workload
@@ -166,16 +192,22 @@ def up(directory: Path, peers: int, transport: str, *, genesis_text: str, partit
     shards = write_shards(build_workload(genesis), directory / "data", peers + 1, partition, alpha=alpha,
                           seed=genesis.network.seed)
     common = ["--genesis", str(genesis_path), "--transport", transport, *(peer_args or [])]
+    hosting: list[str] = []
+    if transport == "mqtt":
+        from gossip.transport.mqtt_auth import new_secret, save_secret
+
+        save_secret(directory / BROKER_SECRET, new_secret())
+        hosting = ["--broker-secret", str(directory / BROKER_SECRET), *(["--broker-tls"] if tls else [])]
     testnet = Testnet(directory, transport, str(genesis_path))
     try:
-        boot = spawn_peer(directory, "boot", [*common, "--data", str(shards[0])])
+        boot = spawn_peer(directory, "boot", [*common, *hosting, "--data", str(shards[0])])
         testnet.peers.append(boot)
         testnet.save()
         testnet.bootstrap = wait_started(boot, timeout)["addrs"][0]
         testnet.save()
+        joining = [*common, *broker_ca(directory), "--bootstrap", testnet.bootstrap]
         for i in range(1, peers + 1):
-            testnet.peers.append(spawn_peer(directory, f"peer-{i}",
-                                            [*common, "--data", str(shards[i]), "--bootstrap", testnet.bootstrap]))
+            testnet.peers.append(spawn_peer(directory, f"peer-{i}", [*joining, "--data", str(shards[i])]))
             testnet.save()
         for peer in testnet.peers[1:]:
             wait_started(peer, timeout)

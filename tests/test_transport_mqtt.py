@@ -9,18 +9,31 @@ import pytest
 from gossip.identity import Identity
 from gossip.transport.broker import EmbeddedBroker, parse_broker_url
 from gossip.transport.mqtt import MqttTransport
+from gossip.transport.mqtt_auth import new_secret, save_secret
 from tests.waiting import wait_for
 
 NET = bytes(range(32))
 
 
+@pytest.fixture
+def secret_file(tmp_path):
+    path = tmp_path / "broker.secret"
+    save_secret(path, new_secret())
+    return path
+
+
+def peer(broker):
+    peer_id = Identity.generate().peer_id_str
+    return MqttTransport(peer_id, NET, broker.url_for(peer_id), backoff=(0.1, 0.5))
+
+
 def pair(broker):
-    return [MqttTransport(Identity.generate().peer_id_str, NET, broker.url, backoff=(0.1, 0.5)) for _ in range(2)]
+    return [peer(broker) for _ in range(2)]
 
 
-def test_frames_go_to_the_inbox_and_retained_hellos_are_discovery():
+def test_frames_go_to_the_inbox_and_retained_hellos_are_discovery(secret_file):
     async def scenario():
-        broker = EmbeddedBroker()
+        broker = EmbeddedBroker(secret_file)
         await broker.start()
         a, b = pair(broker)
         got: dict[str, list] = {"a": [], "b": []}
@@ -43,9 +56,9 @@ def test_frames_go_to_the_inbox_and_retained_hellos_are_discovery():
     asyncio.run(asyncio.wait_for(scenario(), 60))
 
 
-def test_a_broker_restart_is_survived_by_reconnecting_and_resubscribing():
+def test_a_broker_restart_is_survived_by_reconnecting_and_resubscribing(secret_file):
     async def scenario():
-        broker = EmbeddedBroker()
+        broker = EmbeddedBroker(secret_file)
         await broker.start()
         a, b = pair(broker)
         got: list[bytes] = []
@@ -56,7 +69,7 @@ def test_a_broker_restart_is_survived_by_reconnecting_and_resubscribing():
             await broker.stop()
             await wait_for(lambda: not a.connected.is_set() and not b.connected.is_set())
             assert not await a.send(b.address, b"while down")
-            restarted = EmbeddedBroker(port=broker.port)
+            restarted = EmbeddedBroker(secret_file, port=broker.port)
             await restarted.start()
             await wait_for(lambda: a.connected.is_set() and b.connected.is_set())
             assert a.reconnects >= 1 and b.reconnects >= 1

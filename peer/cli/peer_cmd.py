@@ -25,6 +25,15 @@ def add_peer_arguments(parser: argparse.ArgumentParser, *, joining: bool = False
     parser.add_argument("--transport", choices=("libp2p", "mqtt"), default=None if joining else "libp2p",
                         help="default: the testnet's" if joining else "default %(default)s")
     parser.add_argument("--broker", help="mqtt: an external broker, mqtt://[user:pass@]host:port or mqtts://...")
+    parser.add_argument("--mqtt-credentials", type=Path, metavar="FILE",
+                        help="mqtt: JSON {username, password} issued by the broker's operator "
+                             "(default: STATE_DIR/mqtt-credentials.json when it exists)")
+    parser.add_argument("--broker-secret", type=Path, metavar="FILE",
+                        help="mqtt, hosting the embedded broker: the secret that issues credentials "
+                             "(default: STATE_DIR/broker.secret, made on first start)")
+    parser.add_argument("--broker-tls", action="store_true",
+                        help="mqtt, hosting: serve mqtts:// with a self-signed certificate (STATE_DIR/broker-cert.pem)")
+    parser.add_argument("--broker-ca", type=Path, metavar="FILE", help="mqtts: the broker certificate to trust")
     parser.add_argument("--state-dir", type=Path, help="identity key, checkpoints, known peers (default ./peer-state)")
     parser.add_argument("--status-port", type=int, default=0, help="local HTTP port of /status (0: any free)")
     parser.add_argument("--eval-every", type=int, default=5, help="rounds between evaluations (default 5)")
@@ -52,6 +61,8 @@ def options_from(args: argparse.Namespace, state_dir: Path):
     return DaemonOptions(
         genesis=args.genesis, state_dir=state_dir, data=args.data, workload_data=args.workload_data,
         listen=args.listen, bootstrap=list(args.bootstrap), transport=args.transport, broker=args.broker,
+        mqtt_credentials=args.mqtt_credentials, broker_secret=args.broker_secret, broker_tls=args.broker_tls,
+        broker_ca=args.broker_ca,
         status_port=args.status_port, eval_every=args.eval_every, round_seconds=args.round_seconds,
         rounds=args.rounds, init=args.init, device=args.device)
 
@@ -67,7 +78,7 @@ def run_daemon(options) -> int:
     setup_json_logging(min(logging.getLogger().level, logging.INFO))
     try:
         daemon = Daemon(options)
-    except (GenesisError, WorkloadError, IdentityError, ValueError, OSError) as exc:
+    except (GenesisError, WorkloadError, IdentityError, ValueError, OSError) as exc:  # CredentialsError too
         raise CommandError(str(exc)) from exc
     print(f"peer {daemon.identity.peer_id_str} starting; state in {options.state_dir}", flush=True)
     try:

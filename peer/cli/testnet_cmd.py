@@ -27,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p_up.add_argument("--alpha", type=float, default=0.5, help="dirichlet alpha (default 0.5)")
     p_up.add_argument("--round-seconds", type=float, default=1.0, help="minimum round length (default 1)")
     p_up.add_argument("--init", choices=("shared", "own"), default="shared", help="trainable-part init")
+    p_up.add_argument("--tls", action="store_true",
+                      help="mqtt: the broker speaks TLS (mqtts://) with a self-signed certificate")
     _add_dir(p_up)
     p_up.set_defaults(run=_up)
 
@@ -69,10 +71,13 @@ def _up(args: argparse.Namespace) -> int:
 
     if args.peers < 1:
         raise CommandError("--peers must be at least 1")
+    if args.tls and args.transport != "mqtt":
+        raise CommandError("--tls is for --transport mqtt (libp2p connections are always Noise-encrypted)")
     try:
         text = args.genesis.read_text() if args.genesis else default_genesis_text()
         testnet = up(args.dir, args.peers, args.transport, genesis_text=text, partition=args.partition,
-                     alpha=args.alpha, peer_args=["--round-seconds", str(args.round_seconds), "--init", args.init])
+                     alpha=args.alpha, peer_args=["--round-seconds", str(args.round_seconds), "--init", args.init],
+                     tls=args.tls)
     except (TestnetError, GenesisError, OSError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
     print(f"testnet up in {args.dir}: {len(testnet.peers)} peers over {testnet.transport}")
@@ -86,7 +91,7 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _join(args: argparse.Namespace) -> int:
-    from peer.testnet import Testnet, TestnetError, join_background
+    from peer.testnet import Testnet, TestnetError, broker_ca, issue_credentials, join_background
 
     testnet = None
     if (args.dir / "testnet.json").exists():
@@ -94,6 +99,8 @@ def _join(args: argparse.Namespace) -> int:
         args.genesis = args.genesis or Path(testnet.genesis)
         args.bootstrap = args.bootstrap or [testnet.bootstrap]
         args.transport = args.transport or testnet.transport
+        ca = broker_ca(args.dir)
+        args.broker_ca = args.broker_ca or (Path(ca[1]) if ca else None)
     args.transport = args.transport or "libp2p"
     if args.genesis is None or not args.bootstrap:
         raise CommandError(f"no testnet in {args.dir}: give --genesis and --bootstrap")
@@ -108,6 +115,8 @@ def _join(args: argparse.Namespace) -> int:
         print(f"joined as {peer.name} (pid {peer.pid}); log {peer.log}")
         return 0
     state_dir = args.state_dir or args.dir / "peers" / "join-foreground"
+    if testnet is not None and args.mqtt_credentials is None:
+        issue_credentials(args.dir, state_dir)
     return run_daemon(options_from(args, state_dir))
 
 
@@ -115,7 +124,8 @@ def _peer_arguments(args: argparse.Namespace) -> list[str]:
     out = ["--genesis", str(args.genesis), "--transport", args.transport, "--listen", args.listen,
            "--eval-every", str(args.eval_every), "--round-seconds", str(args.round_seconds), "--init", args.init]
     for flag, value in (("--data", args.data), ("--workload-data", args.workload_data), ("--broker", args.broker),
-                        ("--rounds", args.rounds), ("--device", args.device)):
+                        ("--rounds", args.rounds), ("--device", args.device), ("--broker-ca", args.broker_ca),
+                        ("--mqtt-credentials", args.mqtt_credentials)):
         if value is not None:
             out += [flag, str(value)]
     for address in args.bootstrap:
