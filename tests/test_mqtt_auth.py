@@ -161,3 +161,20 @@ def test_tls_with_a_self_signed_certificate(secret_file, tmp_path):
             await broker.stop()
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_a_peer_without_credentials_is_told_where_they_go(secret_file):
+    async def scenario():
+        broker = EmbeddedBroker(secret_file)
+        await broker.start()
+        try:
+            for url, who in ((broker.url, "an anonymous client"),
+                             (broker.url.with_credentials(ALICE, "wrong"), f"user {ALICE}")):
+                transport = MqttTransport(ALICE, bytes.fromhex(NET), url, backoff=(0.1, 0.5))
+                with pytest.raises(ConnectionRefusedError, match=f"refused {who}.*--mqtt-credentials"):
+                    await transport.start()
+                await transport.stop()
+        finally:
+            await broker.stop()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))

@@ -80,7 +80,8 @@ class MqttTransport:
         finally:
             connected.cancel()
         if self._task.done():
-            self._task.result()  # raises what ended the loop
+            ended, self._task = self._task, None
+            ended.result()  # raises what ended the loop
         if not self.connected.is_set():
             raise TimeoutError(f"no connection to the MQTT broker {self.broker} within the dial timeout")
 

@@ -1,0 +1,167 @@
+"""An attacker against real peer processes on 127.0.0.1, with the default genesis.
+
+Two testnets of two honest peers run side by side (so machine noise hits both alike); one of
+them is attacked. The attacks are the ones that wrecked an open network before admission:
+2 000 fresh identities sending poisoned updates over one connection, a replay after that
+flood, and MQTT clients that try to read, clear or frame other peers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import aiomqtt
+import pytest
+import torch
+
+from gossip import wire
+from gossip.codecs import make_codec
+from gossip.identity import Identity
+from gossip.payloads import encode_hello, encode_update
+from gossip.transport.mqtt_auth import Credentials
+from gossip.transport.p2p import Libp2pTransport
+from peer.adapters import Adapter
+from peer.genesis import default_genesis_text, load_genesis
+from peer.testnet import Testnet, issue_credentials, stop, up
+from peer.workloads import build_workload
+from tests.test_daemon_processes import status, wait_until
+
+ARGS = ["--round-seconds", "0.3", "--eval-every", "2"]
+SYBILS = 2000
+FLOOD_SECONDS = 20.0
+FINAL_ROUND = 30
+
+
+def signed(identity: Identity, kind: str, body, net: bytes, seq: int = 1) -> bytes:
+    envelope = wire.Envelope(kind=kind, sender=identity.peer_id, seq=seq, round=0, t=0, body=bytes(body), net=net)
+    return wire.encode(envelope, identity)
+
+
+async def sybil_flood(testnet: Testnet) -> dict[str, int]:
+    """Against each honest peer: a newcomer's hello over its own connection, then 2 000 fresh
+    identities' updates full of 3.0 over one other connection for FLOOD_SECONDS, then the
+    newcomer's hello again (a replay)."""
+    genesis = load_genesis(testnet.genesis)
+    spec = Adapter(build_workload(genesis).build_base(), genesis).spec
+    g = genesis.gossip
+    poison = encode_update(torch.full((spec.numel,), 3.0), spec, make_codec(g.codec, topk_fraction=g.topk_fraction,
+                                                                              int8_chunk=g.int8_chunk))
+    net = genesis.network_id
+    frames = [signed(Identity.generate(), "update", poison, net) for _ in range(SYBILS)]
+    targets = [(p, status(p)) for p in testnet.peers]
+    newcomer, flooder = Libp2pTransport(Identity.generate()), Libp2pTransport(Identity.generate())
+    for transport in (newcomer, flooder):
+        await transport.start()
+        for _, s in targets:
+            transport.learn(s["peer_id"], s["addrs"])
+    hello = signed(newcomer.identity, "hello", encode_hello(newcomer.addrs, 0), net)
+    sent = {"frames": 0, "refused": 0}
+    try:
+        for _, s in targets:
+            assert await newcomer.send(s["peer_id"], hello)
+        deadline = time.monotonic() + FLOOD_SECONDS
+        while time.monotonic() < deadline:
+            for start in range(0, SYBILS, 100):
+                results = await asyncio.gather(*(flooder.send(s["peer_id"], frame) for _, s in targets
+                                                 for frame in frames[start:start + 100]))
+                sent["frames"] += sum(results)
+                sent["refused"] += len(results) - sum(results)
+        for _, s in targets:
+            assert await newcomer.send(s["peer_id"], hello)
+        sent["flooder"], sent["newcomer"] = flooder.address, newcomer.address  # type: ignore[assignment]
+        return sent
+    finally:
+        await newcomer.stop()
+        await flooder.stop()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def progress(testnet: Testnet) -> tuple[int, float]:
+    """Rounds made and CPU seconds used, summed over the testnet's peers."""
+    return sum(status(p)["round"] for p in testnet.peers), sum(cpu_seconds(p.pid) for p in testnet.peers)
+
+
+def rounds(testnet: Testnet) -> list[int]:
+    return [status(p)["round"] for p in testnet.peers]
+
+
+@pytest.mark.slow
+def test_a_sybil_flood_over_one_connection_changes_neither_accuracy_nor_round_rate(tmp_path):
+    quiet = up(tmp_path / "quiet", 1, "libp2p", genesis_text=default_genesis_text(), peer_args=ARGS)
+    attacked = up(tmp_path / "attacked", 1, "libp2p", genesis_text=default_genesis_text(), peer_args=ARGS)
+    try:
+        probation = load_genesis(attacked.genesis).admission.probation_rounds
+        wait_until(lambda: min(rounds(quiet) + rounds(attacked)) > probation, what="rounds past probation")
+        before = {"quiet": progress(quiet), "attacked": progress(attacked)}
+        sent = asyncio.run(sybil_flood(attacked))
+        during = {k: tuple(a - b for a, b in zip(progress(net), before[k], strict=True))
+                  for k, net in (("quiet", quiet), ("attacked", attacked))}
+        print(f"during the flood (rounds, CPU s): {during}; frames the flooder got written: {sent['frames']}")
+        assert during["attacked"][0] >= 0.8 * during["quiet"][0], during
+        for peer in attacked.peers:
+            s = status(peer)
+            assert sent["flooder"] in s["banned"]
+            assert s["rejected"].get("sender_mismatch", 0) >= 1          # fresh keys over someone else's connection
+            assert s["rejected"].get("replay", 0) >= 1                   # the newcomer's hello, sent again
+            assert s["dropped"].get("banned", 0) + s["dropped"].get("rate_limited", 0) > 0
+            assert s["admission"]["members"] == 2                        # the other honest peer and the newcomer
+
+        wait_until(lambda: min(rounds(quiet) + rounds(attacked)) >= FINAL_ROUND, timeout=180,
+                   what=f"round {FINAL_ROUND} everywhere")
+        wait_until(lambda: all(status(p)["eval_round"] >= FINAL_ROUND for p in quiet.peers + attacked.peers),
+                   what="an evaluation at the final round")
+        accuracy = {name: sum(status(p)["accuracy"] for p in net.peers) / len(net.peers)
+                    for name, net in (("quiet", quiet), ("attacked", attacked))}
+        print(f"mean honest accuracy at round {FINAL_ROUND}: {accuracy}")
+        assert accuracy["quiet"] > 0.7, accuracy  # the workload learned at all, or the comparison means nothing
+        assert abs(accuracy["attacked"] - accuracy["quiet"]) <= 0.03, accuracy
+    finally:
+        stop(quiet, timeout=10)
+        stop(attacked, timeout=10)
+
+
+def test_mqtt_broker_refuses_strangers_and_spies_and_nobody_can_frame_an_honest_peer(tmp_path):
+    testnet = up(tmp_path, 1, "mqtt", genesis_text=default_genesis_text(), peer_args=ARGS)
+    try:
+        boot, honest = testnet.peers
+        s_boot, s_honest = status(boot), status(honest)
+        host, port = testnet.bootstrap.removeprefix("mqtt://").split(":")
+        prefix = f"lg/{s_boot['network_id']}"
+
+        async def attack() -> None:
+            with pytest.raises(aiomqtt.MqttError):  # anonymous: refused at CONNECT
+                async with aiomqtt.Client(host, int(port), timeout=10) as client:
+                    await client.subscribe("#")
+            # a peer with credentials of its own (the testnet issued them), trying the framing trick
+            spy_dir = tmp_path / "peers" / "spy"
+            issue_credentials(tmp_path, spy_dir)
+            spy = Credentials.load(spy_dir / "mqtt-credentials.json")
+            async with aiomqtt.Client(host, int(port), username=spy.username, password=spy.password,
+                                      identifier=f"lg-{spy.username}", timeout=10) as client:
+                granted = await client.subscribe(f"{prefix}/inbox/{s_boot['peer_id']}/+")
+                assert granted[0] == 128
+                for _ in range(40):  # garbage in the victim's inbox with an honest peer's id as FROM
+                    await client.publish(f"{prefix}/inbox/{s_boot['peer_id']}/{s_honest['peer_id']}", b"x" * 64,
+                                         qos=1)
+                for _ in range(40):  # garbage under its own id: it reaches the victim, is refused, strikes nobody
+                    await client.publish(f"{prefix}/inbox/{s_boot['peer_id']}/{spy.username}", b"x" * 64, qos=1)
+
+        asyncio.run(asyncio.wait_for(attack(), 60))
+        wait_until(lambda: status(boot)["dropped"].get("unverified", 0) >= 40, what="the spy's garbage refused")
+        after = status(boot)
+        assert after["banned"] == []                  # neither the honest peer nor (unverified) the spy
+        assert after["broker_refused"]["connect"] >= 1
+        assert after["broker_refused"]["subscribe"] >= 1 and after["broker_refused"]["publish"] >= 40
+        rounds_now = status(honest)["round"]
+        wait_until(lambda: status(boot)["messages_received"] > s_boot["messages_received"]
+                   and status(honest)["round"] >= rounds_now + 3, what="the honest peers still gossiping")
+    finally:
+        stop(testnet, timeout=10)
