@@ -67,6 +67,11 @@ class Adapter:
         if missing:
             raise AdapterError(f"adapter.target_modules {missing} match no Linear module of the model; "
                                f"Linear modules are {target_names[:20]}")
+        names = [n for n, _ in base.named_modules()]
+        unknown = [t for t in a.modules_to_save if not any(n == t or n.endswith("." + t) for n in names)]
+        if unknown:  # peft would silently train nothing for them
+            raise AdapterError(f"adapter.modules_to_save {unknown} name no module of the model; "
+                               f"top-level modules are {[n for n in names if n and '.' not in n][:20]}")
         config = LoraConfig(r=a.rank, lora_alpha=a.alpha, target_modules=list(a.target_modules),
                             modules_to_save=list(a.modules_to_save) or None, lora_dropout=0.0, bias="none")
         self.scheme = a.scheme

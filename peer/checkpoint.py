@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,8 +88,8 @@ class CheckpointStore:
             shutil.rmtree(old, ignore_errors=True)
         return final
 
-    def load(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
-        """The newest readable checkpoint, or None when there is none."""
+    def candidates(self) -> Iterator[tuple[Path, dict[str, torch.Tensor], dict[str, Any]]]:
+        """Every readable checkpoint, newest first; the caller validates and may go on to older ones."""
         for _, path in reversed(self._complete()):
             try:
                 tensors = load_file(path / "tensors.safetensors")
@@ -96,5 +97,13 @@ class CheckpointStore:
             except Exception as exc:  # damaged by something other than us: fall back to an older one
                 log.warning("skipping unreadable checkpoint %s: %s", path, exc)
                 continue
+            if not isinstance(state, dict):
+                log.warning("skipping checkpoint %s: state.json is not a JSON object", path)
+                continue
+            yield path, tensors, state
+
+    def load(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+        """The newest readable checkpoint, or None when there is none."""
+        for _, tensors, state in self.candidates():
             return tensors, state
         return None

@@ -35,7 +35,7 @@ from peer.checkpoint import CheckpointStore, write_json_atomic
 from peer.data import TensorData, partition
 from peer.device import pick_device
 from peer.genesis import load_genesis
-from peer.membership import Membership, MembershipSettings
+from peer.membership import Membership, MembershipSettings, split_bootstrap
 from peer.node import PeerNode
 from peer.settings import NodeSettings
 from peer.shards import load_shard
@@ -94,6 +94,24 @@ def _demo_shard(workload: Workload, identity: Identity) -> TensorData:
     return workload.train.subset(shares[seed_from(identity, "demo-shard") % DEMO_SHARDS])
 
 
+def _check_addresses(o: DaemonOptions) -> None:
+    """Listen, bootstrap and broker addresses parse (ValueError naming the bad one), before anything is written."""
+    if o.transport == "libp2p":
+        import multiaddr
+
+        try:
+            multiaddr.Multiaddr(o.listen)
+        except Exception as exc:  # multiaddr raises several types for a malformed address
+            raise ValueError(f"--listen {o.listen!r} is not a multiaddr such as /ip4/0.0.0.0/tcp/4001: {exc}") from exc
+    for address in o.bootstrap:
+        if address.startswith(("mqtt://", "mqtts://")):
+            parse_broker_url(address)
+        else:
+            split_bootstrap(address)
+    if o.broker is not None:
+        parse_broker_url(o.broker)
+
+
 class Daemon:
     def __init__(self, options: DaemonOptions) -> None:
         o = self.options = options
@@ -101,16 +119,18 @@ class Daemon:
             raise ValueError(f"--transport {o.transport!r}: expected one of {', '.join(TRANSPORTS)}")
         if o.init not in ("shared", "own"):
             raise ValueError(f"--init {o.init!r}: expected shared or own")
-        self.genesis = load_genesis(o.genesis)  # every input is checked before anything is written
+        # every input is checked before anything is written
+        self.genesis = load_genesis(o.genesis)
         self.workload = build_workload(self.genesis, o.workload_data)
         data = load_shard(o.data, self.workload) if o.data is not None else None
+        adapter = Adapter(self.workload.build_base(), self.genesis)
+        _check_addresses(o)
         o.state_dir.mkdir(parents=True, exist_ok=True)
         self.identity = Identity.load_or_create(o.state_dir / "identity.key")
         if data is None:
             data = _demo_shard(self.workload, self.identity)
             log.warning("no --data given: training on a demo shard of the built-in %s pool", self.workload.name)
         self.test = self.workload.test.subset(range(min(o.eval_samples, len(self.workload.test))))
-        adapter = Adapter(self.workload.build_base(), self.genesis)
         if o.init == "own":
             adapter.reinit_trainable(seed_from(self.identity, "init"))
         self.trainer = Trainer(adapter, data, self.genesis.training, pick_device(o.device),

@@ -55,8 +55,8 @@ def partition(labels: np.ndarray, peers: int, scheme: str = "iid", *, alpha: flo
     if scheme == "iid":
         return [np.sort(p) for p in np.array_split(rng.permutation(len(labels)), peers)]
     if scheme == "dirichlet":
-        if alpha <= 0:
-            raise ValueError("dirichlet alpha must be > 0")
+        if not alpha > 0 or not np.isfinite(alpha):  # `nan <= 0` is False
+            raise ValueError(f"dirichlet alpha must be a finite number > 0, got {alpha}")
         shares: list[list[int]] = [[] for _ in range(peers)]
         for c in classes:
             members = rng.permutation(np.flatnonzero(labels == c))

@@ -22,6 +22,7 @@ PROTOCOL_VERSION = 1
 SCHEMES = ("ffa", "sb", "lora")
 CODECS = ("fp32", "fp16", "int8", "topk", "topk+int8")
 WORKLOADS = ("digits", "text-tiny", "sst2")
+BUILTIN_BASES = {"digits": "digits-mlp", "text-tiny": "tiny-bert"}  # sst2 takes a local model or "minilm"
 OPTIMIZERS = ("sgd", "adamw")
 SB_INITS = ("seed", "svd")
 
@@ -150,14 +151,14 @@ _RANGES: dict[tuple[str, str], tuple[float | None, float | None]] = {
     ("network", "protocol"): (PROTOCOL_VERSION, PROTOCOL_VERSION),
     ("network", "seed"): (0, 2**63 - 1),
     ("adapter", "rank"): (1, 4096),
-    ("adapter", "alpha"): (1e-6, None),
+    ("adapter", "alpha"): (1e-6, 1e6),
     ("gossip", "topk_fraction"): (1e-6, 1.0),
     ("gossip", "int8_chunk"): (16, 1 << 20),
     ("gossip", "fanout"): (1, 1024),
-    ("training", "lr"): (0.0, None),
+    ("training", "lr"): (0.0, 10.0),
     ("training", "local_steps"): (0, 100_000),
     ("training", "batch_size"): (1, 1 << 20),
-    ("training", "sam_rho"): (0.0, None),
+    ("training", "sam_rho"): (0.0, 10.0),
     ("training", "gossip_steps"): (1, 1000),
     ("admission", "probation_rounds"): (0, 10_000),
 }
@@ -177,10 +178,18 @@ def parse_genesis(raw: dict[str, Any]) -> Genesis:
 
 
 def _check_cross_fields(genesis: Genesis) -> None:
-    from robust import RULES  # local import: robust does not depend on peer
+    from robust import RULES, make  # local import: robust does not depend on peer
 
     if genesis.aggregation.rule not in RULES:
         raise GenesisError(f"aggregation.rule: {genesis.aggregation.rule!r} is not one of {sorted(RULES)}")
+    try:  # the rule itself checks its parameters; a peer would only find out at its first round
+        make(genesis.aggregation.rule, **genesis.aggregation.params)
+    except ValueError as exc:
+        raise GenesisError(f"aggregation.params: {exc}") from exc
+    builtin = BUILTIN_BASES.get(genesis.model.workload)
+    if builtin is not None and genesis.model.base != builtin:
+        raise GenesisError(f"model.base: workload {genesis.model.workload!r} builds its own base {builtin!r}, "
+                           f"got {genesis.model.base!r}")
     if not genesis.adapter.target_modules:
         raise GenesisError("adapter.target_modules: expected at least one module name")
     if genesis.model.base_hash and (len(genesis.model.base_hash) != 64
@@ -195,6 +204,8 @@ def load_genesis(path: str | Path) -> Genesis:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise GenesisError(f"cannot read genesis {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise GenesisError(f"{path}: not UTF-8 text (byte {exc.start}); a genesis is a TOML file") from exc
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

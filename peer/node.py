@@ -325,17 +325,24 @@ class PeerNode:
         """Resume from the newest checkpoint; False when there is none."""
         if self.checkpoints is None:
             return False
-        loaded = self.checkpoints.load()
-        if loaded is None:
-            return False
-        tensors, state = loaded
-        if state.get("network_id") != self.net.hex():
-            raise ValueError("the state directory belongs to another network (genesis); use another --state-dir")
-        self.trainer.restore(tensors, state)
-        # Messages sent after that checkpoint used higher seqs; receivers would drop repeats as
-        # replays, so jump past any round's worth of messages.
-        self.round, self.seq = int(state["round"]), int(state["seq"]) + SEQ_JUMP_ON_RESTORE
-        return True
+        for path, tensors, state in self.checkpoints.candidates():
+            network = state.get("network_id")
+            if isinstance(network, str) and network != self.net.hex():
+                raise ValueError(f"the state directory belongs to another network (genesis {network[:12]}...); "
+                                 "use another --state-dir")
+            try:
+                rnd, seq = state["round"], state["seq"]
+                if network is None or not (isinstance(rnd, int) and isinstance(seq, int) and rnd >= 0 and seq >= 0):
+                    raise ValueError("state.json lacks network_id, or round and seq as whole numbers")
+                self.trainer.restore(tensors, state)
+            except (KeyError, ValueError) as exc:
+                log.warning("skipping checkpoint %s: %s", path, exc)
+                continue
+            # Messages sent after that checkpoint used higher seqs; receivers would drop repeats as
+            # replays, so jump past any round's worth of messages.
+            self.round, self.seq = rnd, seq + SEQ_JUMP_ON_RESTORE
+            return True
+        return False
 
     def status(self) -> dict[str, Any]:
         return {

@@ -51,6 +51,10 @@ def load_shard(path: str | Path, workload: Workload) -> TensorData:
         if tensor.dtype != ref.dtype or tensor.shape[1:] != ref.shape[1:] or tensor.shape[0] != rows:
             raise WorkloadError(f"{path}: features.{name} is {tensor.dtype} {tuple(tensor.shape)}, expected "
                                 f"{ref.dtype} ({rows}, {', '.join(map(str, ref.shape[1:]))})")
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).any(dim=tuple(range(1, tensor.dim()))).sum()) if tensor.dim() > 1 else 0
+            raise WorkloadError(f"{path}: features.{name} has NaN or infinite values in {bad} rows; "
+                                "a peer would train them into a NaN model")
     return TensorData(features, labels)
 
 

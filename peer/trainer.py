@@ -149,7 +149,20 @@ class Trainer:
         return tensors, {"step": self.step, "param_groups": opt["param_groups"]}
 
     def restore(self, tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
-        self.adapter.set_vector(tensors["adapter"])
+        """Resume from `state()`'s output; ValueError, with nothing changed, when it does not fit."""
+        snapshot = self.state()
+        try:
+            self._restore(tensors, state)
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
+            self._restore(*snapshot)
+            raise ValueError(f"does not fit this adapter and optimizer: {type(exc).__name__}: {exc}") from exc
+
+    def _restore(self, tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
+        vector = tensors["adapter"]
+        if vector.shape != (self.adapter.spec.numel,) or not bool(torch.isfinite(vector).all()):
+            raise ValueError(f"adapter vector of shape {tuple(vector.shape)} (expected ({self.adapter.spec.numel},), "
+                             "finite)")
+        self.adapter.set_vector(vector)
         self.generator.set_state(tensors["rng"])
         self.step = int(state["step"])
         opt_state: dict[int, dict[str, torch.Tensor]] = {}

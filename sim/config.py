@@ -95,7 +95,7 @@ class AttackSection:
     params: dict[str, Any] = field(default_factory=dict)  # model attacks: scale, sigma, z, epsilon; data: boost
 
 
-_SECTIONS = {"run": RunSection, "peers": PeersSection, "topology": TopologySection, "link": LinkSection,
+SECTIONS = {"run": RunSection, "peers": PeersSection, "topology": TopologySection, "link": LinkSection,
              "churn": ChurnSection, "attack": AttackSection}
 _CHOICES = {
     ("run", "mode"): ("async", "sync"),
@@ -132,7 +132,7 @@ class SimConfig:
     base_dir: Path = Path(".")
 
     def to_dict(self) -> dict[str, Any]:
-        out = {name: asdict(getattr(self, name)) for name in _SECTIONS}
+        out = {name: asdict(getattr(self, name)) for name in SECTIONS}
         out["genesis"] = self.genesis.to_dict()
         return out
 
@@ -145,7 +145,7 @@ def parse_config(raw: dict[str, Any], base_dir: Path = Path(".")) -> SimConfig:
     raw = dict(raw)
     genesis_overrides = raw.pop("genesis", {})
     try:
-        sections = parse_sections(raw, _SECTIONS, _CHOICES, _RANGES)
+        sections = parse_sections(raw, SECTIONS, _CHOICES, _RANGES)
     except SchemaError as exc:
         raise ConfigError(str(exc)) from exc
     run = sections["run"]
@@ -176,8 +176,25 @@ def _check(config: SimConfig) -> None:
         raise ConfigError("topology.graph = 'file' needs topology.path")
     if config.churn.kind == "trace" and not config.churn.trace:
         raise ConfigError("churn.kind = 'trace' needs churn.trace (a CSV time,peer,event)")
+    _check_attack_params(config.attack)
     if config.genesis.model.workload == "sst2" and not config.run.data:
         raise ConfigError("model.workload = 'sst2' needs run.data (a folder with train.tsv and dev.tsv)")
+
+
+def _check_attack_params(attack: AttackSection) -> None:
+    """The attack's own constructor judges `attack.params`, now rather than after the workload is built."""
+    if attack.kind in MODEL_ATTACKS:
+        try:
+            MODEL_ATTACKS[attack.kind](**attack.params)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"attack.params for {attack.kind!r}: {exc}; "
+                              f"set them with --set 'attack.params={{ ... }}'") from exc
+    elif attack.kind in DATA_ATTACKS:
+        unknown = set(attack.params) - {"boost"}
+        if unknown:
+            raise ConfigError(f"attack.params for {attack.kind!r}: unknown {sorted(unknown)}; data attacks take boost")
+        if not float(attack.params.get("boost", 1.0)) > 0:
+            raise ConfigError("attack.params.boost must be > 0")
 
 
 def apply_override(raw: dict[str, Any], assignment: str) -> None:

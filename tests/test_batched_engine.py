@@ -79,7 +79,7 @@ def test_one_batched_step_is_each_peers_own_step(scheme, optimizer, rho):
 
 
 def test_a_transformer_stacks_exactly_without_dropout():
-    genesis = Genesis().replace(model={"workload": "text-tiny"}, training={"batch_size": 8},
+    genesis = Genesis().replace(model={"workload": "text-tiny", "base": "tiny-bert"}, training={"batch_size": 8},
                                 adapter={"target_modules": ["query", "value"], "modules_to_save": ["classifier"]})
     workload = build_workload(genesis)
 

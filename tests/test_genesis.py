@@ -21,7 +21,7 @@ def test_id_ignores_key_order_comments_and_int_vs_float(tmp_path):
 def test_any_change_changes_the_id():
     base = Genesis()
     assert base.replace(adapter={"rank": 4}).network_id != base.network_id
-    assert base.replace(aggregation={"params": {"f": 1}}).network_id != base.network_id
+    assert base.replace(aggregation={"params": {"iterations": 5}}).network_id != base.network_id
 
 
 def test_to_toml_round_trips(tmp_path):

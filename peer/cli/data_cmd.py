@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from peer.cli.errors import CommandError
+from peer.cli.types import at_least_one, positive
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,10 +16,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                              description="Splits the training pool of the genesis workload (digits built in; "
                                          "text workloads read --workload-data) for `loragossip peer --data`.")
     split.add_argument("--genesis", type=Path, required=True, help="the network's genesis TOML")
-    split.add_argument("--peers", type=int, required=True, help="number of shards")
+    split.add_argument("--peers", type=at_least_one, required=True, help="number of shards")
     split.add_argument("--out", type=Path, required=True, help="output folder")
     split.add_argument("--partition", choices=("iid", "dirichlet", "pathological"), default="iid")
-    split.add_argument("--alpha", type=float, default=0.5, help="dirichlet alpha (default 0.5)")
+    split.add_argument("--alpha", type=positive, default=0.5, help="dirichlet alpha (default 0.5)")
     split.add_argument("--seed", type=int, default=0)
     split.add_argument("--workload-data", type=Path, help="text workloads: folder with train.tsv/dev.tsv")
     split.set_defaults(run=_split)

@@ -24,9 +24,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _new(args: argparse.Namespace) -> int:
+    if args.path.is_dir():
+        raise CommandError(f"{args.path} is a directory; give a file name, e.g. {args.path / 'genesis.toml'}")
     if args.path.exists() and not args.force:
         raise CommandError(f"{args.path} exists; pass --force to overwrite")
-    args.path.write_text(default_genesis_text(), encoding="utf-8")
+    if not args.path.parent.is_dir():
+        raise CommandError(f"cannot write {args.path}: the folder {args.path.parent} does not exist")
+    try:
+        args.path.write_text(default_genesis_text(), encoding="utf-8")
+    except OSError as exc:
+        raise CommandError(f"cannot write {args.path}: {exc.strerror or exc}") from exc
     genesis = load_genesis(args.path)
     print(f"wrote {args.path}\nnetwork id {genesis.network_id.hex()}")
     return 0

@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from peer.cli import data_cmd, demo_cmd, genesis_cmd, peer_cmd, sim_cmd, testnet_cmd
 from peer.cli.errors import CommandError
@@ -13,8 +14,16 @@ from peer.cli.errors import CommandError
 COMMANDS = (demo_cmd, sim_cmd, peer_cmd, testnet_cmd, genesis_cmd, data_cmd)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A usage error is one line that names the option (argparse would print the whole usage first);
+    subcommand parsers inherit this class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="loragossip",
         description="Decentralized gossip learning of LoRA adapters: run a peer, simulate a network, "
                     "join a testnet.",

@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 from peer.cli.errors import CommandError
+from peer.cli.types import at_least_one, non_negative, port
 
 
 def add_peer_arguments(parser: argparse.ArgumentParser, *, joining: bool = False) -> None:
@@ -35,10 +36,10 @@ def add_peer_arguments(parser: argparse.ArgumentParser, *, joining: bool = False
                         help="mqtt, hosting: serve mqtts:// with a self-signed certificate (STATE_DIR/broker-cert.pem)")
     parser.add_argument("--broker-ca", type=Path, metavar="FILE", help="mqtts: the broker certificate to trust")
     parser.add_argument("--state-dir", type=Path, help="identity key, checkpoints, known peers (default ./peer-state)")
-    parser.add_argument("--status-port", type=int, default=0, help="local HTTP port of /status (0: any free)")
-    parser.add_argument("--eval-every", type=int, default=5, help="rounds between evaluations (default 5)")
-    parser.add_argument("--round-seconds", type=float, default=1.0, help="minimum length of a round (default 1)")
-    parser.add_argument("--rounds", type=int, help="stop after this many rounds (default: run until a signal)")
+    parser.add_argument("--status-port", type=port, default=0, help="local HTTP port of /status (0: any free)")
+    parser.add_argument("--eval-every", type=at_least_one, default=5, help="rounds between evaluations (default 5)")
+    parser.add_argument("--round-seconds", type=non_negative, default=1.0, help="minimum length of a round (default 1)")
+    parser.add_argument("--rounds", type=at_least_one, help="stop after this many rounds (default: run until a signal)")
     parser.add_argument("--init", choices=("shared", "own"), default="shared",
                         help="trainable part from the genesis seed (shared) or this peer's own seed")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when present)")
@@ -56,8 +57,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def options_from(args: argparse.Namespace, state_dir: Path):
     from peer.daemon import DaemonOptions
 
-    if args.eval_every < 1 or args.round_seconds < 0 or (args.rounds is not None and args.rounds < 1):
-        raise CommandError("--eval-every and --rounds must be >= 1, --round-seconds >= 0")
     return DaemonOptions(
         genesis=args.genesis, state_dir=state_dir, data=args.data, workload_data=args.workload_data,
         listen=args.listen, bootstrap=list(args.bootstrap), transport=args.transport, broker=args.broker,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from peer.cli.errors import CommandError
 from peer.cli.peer_cmd import add_peer_arguments, options_from, run_daemon
+from peer.cli.types import at_least_one, non_negative, positive
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,14 +19,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     p_up = verbs.add_parser("up", help="start a bootstrap peer and N peers; print how to join")
-    p_up.add_argument("--peers", type=int, default=3, help="peers besides the bootstrap peer (default 3)")
+    p_up.add_argument("--peers", type=at_least_one, default=3, help="peers besides the bootstrap peer (default 3)")
     p_up.add_argument("--transport", choices=("libp2p", "mqtt"), default="libp2p",
                       help="mqtt: the bootstrap peer hosts an embedded broker (default %(default)s)")
     p_up.add_argument("--genesis", type=Path, help="genesis TOML (default: the documented default genesis)")
     p_up.add_argument("--partition", choices=("iid", "dirichlet", "pathological"), default="iid",
                       help="how the workload's pool is split among the peers (default iid)")
-    p_up.add_argument("--alpha", type=float, default=0.5, help="dirichlet alpha (default 0.5)")
-    p_up.add_argument("--round-seconds", type=float, default=1.0, help="minimum round length (default 1)")
+    p_up.add_argument("--alpha", type=positive, default=0.5, help="dirichlet alpha (default 0.5)")
+    p_up.add_argument("--round-seconds", type=non_negative, default=1.0, help="minimum round length (default 1)")
     p_up.add_argument("--init", choices=("shared", "own"), default="shared", help="trainable-part init")
     p_up.add_argument("--tls", action="store_true",
                       help="mqtt: the broker speaks TLS (mqtts://) with a self-signed certificate")
@@ -46,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p_status.set_defaults(run=_status)
 
     p_down = verbs.add_parser("down", help="stop every peer: SIGTERM (final checkpoint), then SIGKILL")
-    p_down.add_argument("--timeout", type=float, default=20.0, help="seconds before SIGKILL (default 20)")
+    p_down.add_argument("--timeout", type=non_negative, default=20.0, help="seconds before SIGKILL (default 20)")
     _add_dir(p_down)
     p_down.set_defaults(run=_down)
 
@@ -69,8 +70,6 @@ def _up(args: argparse.Namespace) -> int:
     from peer.genesis import GenesisError, default_genesis_text
     from peer.testnet import TestnetError, up
 
-    if args.peers < 1:
-        raise CommandError("--peers must be at least 1")
     if args.tls and args.transport != "mqtt":
         raise CommandError("--tls is for --transport mqtt (libp2p connections are always Noise-encrypted)")
     try:
