@@ -27,6 +27,7 @@ from gossip.spec import AdapterSpec
 from gossip.wire import DEFAULT_LIMITS, Limits, unpack_bounded
 
 MODES = ("model", "delta")
+MAX_DEGREE = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Update:
     mode: str
     base: int
     vector: torch.Tensor  # flat float32, spec order
+    degree: int = 0       # the sender's number of neighbours, for Metropolis-Hastings weights
 
 
 @dataclass(frozen=True)
@@ -78,16 +80,25 @@ def _map(body: Any, keys: set[str], what: str) -> Mapping[str, Any]:
 
 
 def encode_update(vector: torch.Tensor, spec: AdapterSpec, codec: Codec, *, mode: str = "model",
-                  base: int = -1) -> Buffer:
-    """A whole model (keyframe, in `codec.keyframe`) or, for sparse codecs, a delta against message `base`."""
+                  base: int = -1, degree: int = 0) -> Buffer:
+    """A whole model (keyframe, in `codec.keyframe`) or, for sparse codecs, a delta against message `base`.
+
+    `degree` is the sender's own number of neighbours: Metropolis-Hastings needs both ends'
+    degrees, and only the sender knows its own. A sender that lies about it gains nothing: the
+    weight is 1 / (1 + max(both degrees)), so claiming fewer neighbours cannot raise it above
+    what the receiver's own degree allows.
+    """
     used = codec.keyframe if mode == "model" else codec
     tensors = _encode_tensors(vector, spec, used)
-    return pack({"codec": used.name, "mode": mode, "base": base, "tensors": tensors})
+    return pack({"codec": used.name, "mode": mode, "base": base, "degree": degree, "tensors": tensors})
 
 
 def decode_update(body: bytes, spec: AdapterSpec, codec: Codec, limits: Limits = DEFAULT_LIMITS) -> Update:
-    raw = _map(unpack_bounded(body, limits, "update body"), {"codec", "mode", "base", "tensors"}, "update")
-    mode, base = raw["mode"], raw["base"]
+    raw = _map(unpack_bounded(body, limits, "update body"), {"codec", "mode", "base", "degree", "tensors"},
+               "update")
+    mode, base, degree = raw["mode"], raw["base"], raw["degree"]
+    if not isinstance(degree, int) or isinstance(degree, bool) or not 0 <= degree <= MAX_DEGREE:
+        raise DecodeError("schema", f"update degree must be an integer in [0, {MAX_DEGREE}]")
     if mode not in MODES:
         raise DecodeError("schema", f"update mode {mode!r}, expected one of {MODES}")
     if not isinstance(base, int) or isinstance(base, bool) or not -1 <= base < 2**63:
@@ -95,7 +106,7 @@ def decode_update(body: bytes, spec: AdapterSpec, codec: Codec, limits: Limits =
     if mode == "delta" and not codec.sparse:
         raise DecodeError("schema", f"codec {codec.name} sends whole models, not deltas")
     used = _codec_for(raw["codec"], codec.keyframe if mode == "model" else codec)
-    return Update(used.name, mode, base, _decode_tensors(raw["tensors"], used, spec, limits))
+    return Update(used.name, mode, base, _decode_tensors(raw["tensors"], used, spec, limits), degree)
 
 
 def encode_history(records: list[HistoryRecord], spec: AdapterSpec, codec: Codec,

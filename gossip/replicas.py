@@ -38,8 +38,10 @@ class ReplicaSender:
         self.max_targets = max_targets
         self._replicas: OrderedDict[Hashable, _Replica] = OrderedDict()
 
-    def bodies_for(self, targets: list[Hashable], vector: torch.Tensor, seqs: list[int]) -> list[Buffer]:
-        """Update bodies for `targets`, the i-th carried by the message numbered `seqs[i]`.
+    def bodies_for(self, targets: list[Hashable], vector: torch.Tensor, seqs: list[int],
+                   degree: int = 0) -> list[Buffer]:
+        """Update bodies for `targets`, the i-th carried by the message numbered `seqs[i]`; `degree`
+        is the sender's number of neighbours, carried in each body.
 
         A whole-model body is the same for every target that gets one (every target of a dense
         codec), so it is encoded, and for replicas decoded, once per call, not once per target.
@@ -50,12 +52,12 @@ class ReplicaSender:
             replica = self._replicas.get(target) if self.codec.sparse else None
             if replica is not None and replica.since_keyframe + 1 < self.keyframe_every:
                 body = encode_update(vector - replica.vector, self.spec, self.codec, mode="delta",
-                                     base=replica.last_seq)
+                                     base=replica.last_seq, degree=degree)
                 replica.vector = replica.vector + decode_update(body, self.spec, self.codec).vector
                 replica.last_seq, replica.since_keyframe = seq, replica.since_keyframe + 1
             else:
                 if keyframe is None:
-                    body = encode_update(vector, self.spec, self.codec, mode="model")
+                    body = encode_update(vector, self.spec, self.codec, mode="model", degree=degree)
                     keyframe = body, decode_update(body, self.spec, self.codec).vector if self.codec.sparse else vector
                 body = keyframe[0]
                 if self.codec.sparse:

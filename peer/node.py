@@ -74,6 +74,7 @@ class Received:
     vector: torch.Tensor
     round: int
     arrived: float
+    degree: int = 0  # the sender's number of neighbours, as it said
 
 
 class PeerNode:
@@ -154,7 +155,7 @@ class PeerNode:
             if envelope.kind == "update":
                 update = decode_update(envelope.body, self.spec, self.codec)
                 vector = self.replicas_in.apply(envelope.sender, envelope.seq, update)
-                self._store(envelope.sender, Received(vector, envelope.round, self._now()))
+                self._store(envelope.sender, Received(vector, envelope.round, self._now(), update.degree))
             elif envelope.kind == "history":
                 if isinstance(self.rule, SybilWall):
                     sender, rule = envelope.sender, self.rule
@@ -196,7 +197,8 @@ class PeerNode:
 
     async def _send_updates(self, targets: list[Address], vector: torch.Tensor) -> None:
         seqs = [self.take_seq() for _ in targets]
-        for target, seq, body in zip(targets, seqs, self.replicas_out.bodies_for(targets, vector, seqs), strict=True):
+        bodies = self.replicas_out.bodies_for(targets, vector, seqs, degree=len(self.sampler.neighbours()))
+        for target, seq, body in zip(targets, seqs, bodies, strict=True):
             if not await self.send(target, "update", body, seq):
                 self.replicas_out.forget(target)  # it missed this one: resynchronise with a keyframe
 
@@ -273,7 +275,8 @@ class PeerNode:
         others = torch.stack([fresh[s].vector for s in senders]) if senders else torch.empty(0, own.numel())
         staleness = torch.tensor([max(0, self.round - fresh[s].round) for s in senders], dtype=torch.float32)
         meta = Meta(senders=senders, staleness=staleness, own_degree=len(self.sampler.neighbours()),
-                    spec=self.spec, generator=self.generator)
+                    degrees=torch.tensor([float(fresh[s].degree) for s in senders]), spec=self.spec,
+                    generator=self.generator)
         merged = self.rule(own, others, meta)
         if all_finite(merged):
             self.adapter.set_vector(merged)

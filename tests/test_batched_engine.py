@@ -35,10 +35,16 @@ def _sync(codec: str, rule: str, **sections) -> dict:
     return raw
 
 
-@pytest.mark.parametrize(("codec", "rule"), [("fp32", "mean"), ("fp16", "median"), ("int8", "sybilwall"),
-                                             ("fp16", "trimmed_mean"), ("fp16", "foolsgold")])
-def test_lock_step_runs_agree_with_the_nodes_engine(codec, rule):
-    config = parse_config(_sync(codec, rule))
+IRREGULAR = {"graph": "barabasi_albert", "m": 1}  # a tree with hubs: degrees 1 to 5
+
+
+@pytest.mark.parametrize(("codec", "rule", "topology"), [
+    ("fp32", "mean", {}), ("fp16", "median", {}), ("int8", "sybilwall", {}), ("fp16", "trimmed_mean", {}),
+    ("fp16", "foolsgold", {}),
+    ("fp32", "metropolis", IRREGULAR),  # the node learns its neighbours' degrees from their updates
+])
+def test_lock_step_runs_agree_with_the_nodes_engine(codec, rule, topology):
+    config = parse_config(_sync(codec, rule, topology=topology))
     nodes, batched = Simulation(config, progress=False), BatchedSimulation(config, progress=False)
     a, b = nodes.run(), batched.run()
     reference = torch.stack([p.node.adapter.get_vector() for p in nodes.peers])

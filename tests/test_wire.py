@@ -184,3 +184,15 @@ def test_replayed_seq_is_rejected_after_the_signature_check():
         _full_decode(_message(seq=11)[1], guard)
     with pytest.raises(ReplayError, match="older than the window"):
         _full_decode(_message(seq=3)[1], guard)
+
+
+def test_an_update_carries_the_senders_degree_and_a_bad_one_is_refused():
+    vector = torch.zeros(SPEC.numel)
+    assert decode_update(bytes(encode_update(vector, SPEC, CODEC, degree=7)), SPEC, CODEC).degree == 7
+    good = msgpack.unpackb(bytes(encode_update(vector, SPEC, CODEC)))
+    for bad in (-1, True, 2**21, 1.5, "3"):
+        with pytest.raises(DecodeError, match="degree"):
+            decode_update(msgpack.packb({**good, "degree": bad}), SPEC, CODEC)
+    without = {k: v for k, v in good.items() if k != "degree"}
+    with pytest.raises(DecodeError, match="fields"):
+        decode_update(msgpack.packb(without), SPEC, CODEC)
