@@ -21,36 +21,10 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from peer.atomic import fsync_dir, fsync_file
+
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"^ckpt-(\d{8})$")
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb+") as handle:
-        os.fsync(handle.fileno())
-
-
-def fsync_replace(tmp: Path, path: Path) -> None:
-    """Publish a fully written temp file under its final name: fsync it, rename, fsync the directory."""
-    _fsync_file(tmp)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def write_json_atomic(path: Path, value: Any) -> None:
-    """A small JSON file replaced atomically (temp, fsync, rename, fsync dir)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(value, handle, indent=1, sort_keys=True)
-    fsync_replace(tmp, path)
 
 
 class CheckpointStore:
@@ -76,14 +50,14 @@ class CheckpointStore:
         tmp = self.directory / f"ckpt-{number:08d}.tmp"
         tmp.mkdir()
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp / "tensors.safetensors")
-        _fsync_file(tmp / "tensors.safetensors")
+        fsync_file(tmp / "tensors.safetensors")
         with open(tmp / "state.json", "w", encoding="utf-8") as handle:
             json.dump(state, handle, sort_keys=True)
             handle.flush()
             os.fsync(handle.fileno())
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         os.replace(tmp, final)
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         for _, old in existing[: max(0, len(existing) + 1 - self.keep)]:
             shutil.rmtree(old, ignore_errors=True)
         return final

@@ -31,7 +31,8 @@ from gossip.transport.settings import NetSettings
 from gossip.transport.tls import make_self_signed
 from peer import reachability
 from peer.adapters import Adapter
-from peer.checkpoint import CheckpointStore, write_json_atomic
+from peer.atomic import write_json_atomic
+from peer.checkpoint import CheckpointStore
 from peer.data import TensorData, partition
 from peer.device import pick_device
 from peer.genesis import load_genesis

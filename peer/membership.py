@@ -39,7 +39,7 @@ from gossip.identity import IdentityError, peer_id_from_str, peer_id_to_str, pub
 from gossip.payloads import ViewEntry, decode_hello, decode_view, encode_hello, encode_view
 from gossip.transport import Address
 from gossip.transport.newcomers import NewcomerBudget, NewcomerLimits
-from peer.checkpoint import write_json_atomic
+from peer.atomic import write_json_atomic
 from topology.cyclon import CyclonView
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from peer.checkpoint import fsync_replace
+from peer.atomic import fsync_replace
 from peer.data import TensorData, partition
 from peer.workloads import Workload, WorkloadError
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from peer.checkpoint import write_json_atomic
+from peer.atomic import write_json_atomic
 from peer.status_http import fetch_status
 
 STATE_FILE = "testnet.json"
@@ -35,6 +36,8 @@ CREDENTIALS = "mqtt-credentials.json"
 
 class TestnetError(RuntimeError):
     """A testnet cannot be started, found or stopped; the message says what to do."""
+
+    __test__ = False  # not a pytest test class, despite the name
 
 
 @dataclass
@@ -172,19 +175,43 @@ def stop(testnet: Testnet, timeout: float = 20.0) -> tuple[list[str], list[str]]
     return [p.name for p in live if p.name not in killed], killed
 
 
+def prepare_directory(directory: Path, transport: str, previous: str) -> None:
+    """What to do with a stopped testnet in `directory`: refuse (say what it is), resume it, or wipe it."""
+    if not (directory / STATE_FILE).exists():
+        return
+    old = Testnet.load(directory)
+    if old.running():
+        raise TestnetError(f"a testnet is running in {directory}; stop it with `loragossip testnet down --dir "
+                           f"{directory}` or use another --dir")
+    if previous == "fresh":
+        for name in ("peers", "data"):
+            shutil.rmtree(directory / name, ignore_errors=True)
+        for name in (STATE_FILE, BROKER_SECRET):
+            (directory / name).unlink(missing_ok=True)
+    elif previous == "resume":
+        if old.transport != transport:
+            raise TestnetError(f"the testnet in {directory} ran over {old.transport}, not {transport}: its peers' "
+                               "saved neighbours and replay windows would not fit; --fresh starts over")
+    else:
+        raise TestnetError(f"{directory} holds a stopped testnet ({old.transport}, {len(old.peers)} peers); "
+                           "--resume restarts it from its checkpoints, --fresh deletes its keys, checkpoints "
+                           "and logs and starts over, or use another --dir")
+
+
 def up(directory: Path, peers: int, transport: str, *, genesis_text: str, partition: str = "iid",
-       alpha: float = 0.5, peer_args: list[str] | None = None, timeout: float = 120.0, tls: bool = False) -> Testnet:
+       alpha: float = 0.5, peer_args: list[str] | None = None, timeout: float = 120.0, tls: bool = False,
+       previous: str = "refuse") -> Testnet:
     """Write genesis and shards, start the bootstrap peer, then `peers` more that join through it.
 
-    MQTT: a fresh broker secret in the directory; the bootstrap peer hosts the broker with it
-    (over TLS with a self-signed certificate when `tls`) and every other peer gets credentials."""
+    A stopped testnet already in `directory` is refused unless `previous` is "resume" (same
+    keys and checkpoints) or "fresh" (deleted first). MQTT: a fresh broker secret in the
+    directory; the bootstrap peer hosts the broker with it (over TLS with a self-signed
+    certificate when `tls`) and every other peer gets credentials."""
     from peer.genesis import load_genesis
     from peer.shards import write_shards
     from peer.workloads import build_workload
 
-    if (directory / STATE_FILE).exists() and Testnet.load(directory).running():
-        raise TestnetError(f"a testnet is running in {directory}; stop it with `loragossip testnet down --dir "
-                           f"{directory}` or use another --dir")
+    prepare_directory(directory, transport, previous)
     directory.mkdir(parents=True, exist_ok=True)
     genesis_path = directory / "genesis.toml"
     genesis_path.write_text(genesis_text)

@@ -46,5 +46,11 @@ def run_virtual(coro: Coroutine[Any, Any, T]) -> T:
     loop = VirtualTimeLoop()
     try:
         return loop.run_until_complete(coro)
+    except KeyboardInterrupt:  # Ctrl-C: cancel every task cleanly, then let the caller keep what it has
+        tasks = asyncio.all_tasks(loop)
+        for task in tasks:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        raise
     finally:
         loop.close()

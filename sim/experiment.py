@@ -43,7 +43,7 @@ def run_experiment(config: SimConfig, out: Path, *, seed: int | None = None, pro
         summary = sim.run()
         xlabel = "virtual time (s)" if config.run.mode == "async" else "virtual time (s), lock-step rounds"
     sim.metrics.write_csv(out / "metrics.csv")
-    plots = plot_run(sim.metrics, out, f"{config.run.name} (seed {sim.seed})", xlabel)
+    plots = plot_run(sim.metrics, out, f"{config.run.name} (seed {sim.seed})", xlabel) if sim.metrics.rows else []
     summary["plots"] = [p.name for p in plots]
     write_summary(out / "summary.json", summary)
     return summary

@@ -238,7 +238,8 @@ class Simulation:
             peer.task.add_done_callback(self._watch)
 
     def _watch(self, task: asyncio.Task) -> None:
-        if not task.cancelled() and task.exception() is not None:
+        # a Ctrl-C that lands inside a peer's task ends that task too; it is not the peer's failure
+        if not task.cancelled() and isinstance(task.exception(), Exception):
             self.failures.append(task.exception())
 
     # evaluation --------------------------------------------------------------------------------
@@ -310,12 +311,16 @@ class Simulation:
         """Run to the end; returns the summary (see `sim.metrics.MetricsLog.summary`)."""
         started = time.perf_counter()
         sync = self.config.run.mode == "sync"
-        with progress_bar(self.config, self.progress) as bar:
-            run_virtual(self._run_sync(bar) if sync else self._run_async(bar))
+        interrupted = False
+        try:
+            with progress_bar(self.config, self.progress) as bar:
+                run_virtual(self._run_sync(bar) if sync else self._run_async(bar))
+        except KeyboardInterrupt:
+            interrupted = True  # what was measured so far is still worth writing
         if self.failures:
             raise RuntimeError(f"a peer failed during the simulation: {self.failures[0]!r}") from self.failures[0]
         wall = time.perf_counter() - started
-        return self._summary(wall)
+        return {**self._summary(wall), "interrupted": interrupted}
 
     def _summary(self, wall: float) -> dict[str, Any]:
         summary = self.metrics.summary()

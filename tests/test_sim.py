@@ -2,6 +2,11 @@
 
 import csv
 import json
+import re
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -127,3 +132,30 @@ def test_data_poisoners_boost_their_update():
     assert torch.equal(out, torch.full((2,), 4.0)) and adversary.latest is out  # clones copy the boosted one
     with pytest.raises(ValueError, match="boost"):
         DataPoisoner(adversary, boost=0.0)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])  # the batched engine and the nodes engine
+def test_ctrl_c_keeps_the_results_so_far(tmp_path, mode):
+    config = tmp_path / "long.toml"
+    config.write_text(f'[run]\nname = "long"\nmode = "{mode}"\nrounds = 100000\nduration = 1e6\neval_every = 1.0\n'
+                      '[peers]\ncount = 4\n[topology]\ndegree = 2\n[genesis.training]\nlocal_steps = 1\n')
+    out, err = tmp_path / "out", tmp_path / "stderr.txt"
+    with open(err, "wb") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "peer.cli.main", "sim", str(config), "--out", str(out)],
+                                   stdout=subprocess.DEVNULL, stderr=stderr)
+        try:
+            deadline = time.monotonic() + 120
+            while not re.search(rb"\| *[3-9]\d*(\.\d+)?/", err.read_bytes()) and time.monotonic() < deadline:
+                time.sleep(0.2)  # until the bar shows a few rounds (or virtual seconds) done
+            process.send_signal(signal.SIGINT)
+            status = process.wait(timeout=120)
+        finally:
+            process.kill()
+    text = err.read_text(errors="replace")
+    assert status == 130, text
+    assert "Traceback" not in text and "Task was destroyed" not in text
+    assert "interrupted at virtual time" in text
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["interrupted"] is True
+    with open(out / "metrics.csv", newline="") as handle:
+        assert len(list(csv.DictReader(handle))) >= 4  # at least one evaluation of every peer

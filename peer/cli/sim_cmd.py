@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import sys
 from pathlib import Path
 
 from peer.cli.errors import CommandError
@@ -47,6 +48,10 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
     _print_summary(summary, out)
+    if summary.get("interrupted"):
+        print(f"loragossip sim: interrupted at virtual time {summary['final_time']:.1f} s; the results so far "
+              f"are in {out} (summary.json says \"interrupted\": true)", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -28,6 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p_up.add_argument("--alpha", type=positive, default=0.5, help="dirichlet alpha (default 0.5)")
     p_up.add_argument("--round-seconds", type=non_negative, default=1.0, help="minimum round length (default 1)")
     p_up.add_argument("--init", choices=("shared", "own"), default="shared", help="trainable-part init")
+    again = p_up.add_mutually_exclusive_group()
+    again.add_argument("--resume", dest="previous", action="store_const", const="resume", default="refuse",
+                       help="a stopped testnet in --dir: restart its peers from their checkpoints")
+    again.add_argument("--fresh", dest="previous", action="store_const", const="fresh",
+                       help="a stopped testnet in --dir: delete its keys, checkpoints and logs, start over")
     p_up.add_argument("--tls", action="store_true",
                       help="mqtt: the broker speaks TLS (mqtts://) with a self-signed certificate")
     _add_dir(p_up)
@@ -76,7 +81,7 @@ def _up(args: argparse.Namespace) -> int:
         text = args.genesis.read_text() if args.genesis else default_genesis_text()
         testnet = up(args.dir, args.peers, args.transport, genesis_text=text, partition=args.partition,
                      alpha=args.alpha, peer_args=["--round-seconds", str(args.round_seconds), "--init", args.init],
-                     tls=args.tls)
+                     tls=args.tls, previous=args.previous)
     except (TestnetError, GenesisError, OSError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
     print(f"testnet up in {args.dir}: {len(testnet.peers)} peers over {testnet.transport}")

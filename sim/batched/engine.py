@@ -462,8 +462,12 @@ class BatchedSimulation:
     # running -----------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         started = time.perf_counter()
-        with progress_bar(self.config, self.progress) as bar:
-            self._run_sync(bar) if self.config.run.mode == "sync" else self._run_async(bar)
+        interrupted = False
+        try:
+            with progress_bar(self.config, self.progress) as bar:
+                self._run_sync(bar) if self.config.run.mode == "sync" else self._run_async(bar)
+        except KeyboardInterrupt:
+            interrupted = True  # what was measured so far is still worth writing
         wall = time.perf_counter() - started
         summary = self.metrics.summary()
         rejected: Counter = Counter()
@@ -477,6 +481,6 @@ class BatchedSimulation:
             peer_rounds_per_second=round(self.peer_rounds / wall, 2) if wall > 0 else None,
             training_share_of_wall=round(self.train_seconds / wall, 4) if wall > 0 else None,
             rejected_messages=dict(rejected), frames_lost=self.frames_lost,
-            adversarial_peers=self.adversarial, config=self.config.to_dict(),
+            adversarial_peers=self.adversarial, config=self.config.to_dict(), interrupted=interrupted,
         )
         return summary
