@@ -25,6 +25,7 @@ from typing import Any
 
 from gossip import wire
 from gossip.identity import Identity
+from gossip.transport import Address, NetworkTransport
 from gossip.transport.broker import BrokerUrl, EmbeddedBroker, parse_broker_url
 from gossip.transport.mqtt_auth import Credentials, load_secret, new_secret, save_secret
 from gossip.transport.settings import NetSettings
@@ -143,7 +144,7 @@ class Daemon:
             settings=MembershipSettings(shuffle_period=o.shuffle_period), state_file=o.state_dir / "peers.json",
             seed=seed_from(self.identity, "membership"), probation_rounds=self.genesis.admission.probation_rounds)
         self.node = PeerNode(self.genesis, self.identity, self.trainer, self.transport, self.membership,
-                             settings=NodeSettings(train_in_thread=True),
+                             settings=NodeSettings(train_in_thread=True, catch_up_rounds=True),
                              checkpoints=CheckpointStore(o.state_dir / "checkpoints"),
                              seed=seed_from(self.identity, "node"),
                              on_control=self.membership.on_control, on_reject=self._on_reject)
@@ -156,7 +157,7 @@ class Daemon:
         self.started = time.time()
         self.stop = asyncio.Event()
 
-    def _make_transport(self) -> Any:
+    def _make_transport(self) -> NetworkTransport:
         o = self.options
         settings = NetSettings()
         if o.transport == "libp2p":
@@ -205,7 +206,7 @@ class Daemon:
                              f"({self.identity.peer_id_str}); the broker would refuse them")
         return url.with_credentials(credentials.username, credentials.password)
 
-    def _on_reject(self, address: Any, reason: str, signer: bytes | None) -> None:
+    def _on_reject(self, address: Address, reason: str, signer: bytes | None) -> None:
         if reason not in NOT_STRUCK:
             self.transport.strike(address, signer)
 
@@ -221,7 +222,7 @@ class Daemon:
                        "on_probation": sum(self.membership.standing(p) == "probation" for p in self.membership.addrs),
                        "probation_rounds": self.membership.probation_rounds},
             broker_refused=dict(self.broker.refusals) if self.broker is not None else None,
-            reconnects=getattr(self.transport, "reconnects", 0), resumed_from_round=self.resumed_from,
+            reconnects=self.transport.reconnects, resumed_from_round=self.resumed_from,
             reachability=self.problems or "ok", uptime_s=round(time.time() - self.started, 1),
             network_id=self.genesis.network_id.hex(), pid=os.getpid())
         return status
@@ -239,6 +240,7 @@ class Daemon:
             started = time.monotonic()
             await self.node.run_round()
             self.membership.round = self.node.round
+            self.membership.rounds_run += 1
             if self.node.round % o.eval_every == 0:
                 _, self.accuracy = await asyncio.to_thread(self.trainer.evaluate, self.test)
                 self.eval_round = self.node.round
@@ -254,11 +256,9 @@ class Daemon:
                     await asyncio.wait_for(self.stop.wait(), pause)
 
     async def _announce(self) -> None:
-        """MQTT: a retained, signed hello on the broker is how others discover this peer."""
-        publish = getattr(self.transport, "publish_hello", None)
-        if publish is not None:
-            envelope = self.node.next_envelope("hello", self.membership.hello_body())
-            await publish(wire.encode(envelope, self.identity))
+        """A signed hello where the transport keeps one (MQTT: retained on the broker)."""
+        envelope = self.node.next_envelope("hello", self.membership.hello_body())
+        await self.transport.announce(wire.encode(envelope, self.identity))
 
     async def run(self) -> int:
         o = self.options

@@ -90,7 +90,11 @@ class Membership:
         s = self.settings
         self.view: CyclonView[str] = CyclonView(self_id, s.view_size, s.shuffle_length, np.random.default_rng(seed))
         self.addrs: dict[str, list[str]] = {}
-        self.joined: dict[str, int] = {}   # newcomers: the round they became known (trusted peers are absent)
+        # Probation counts the rounds this peer has run, not its round number: that number can
+        # jump forward to catch up with the network (`NodeSettings.catch_up_rounds`), and a member
+        # claiming high rounds must not be able to end other newcomers' probation early.
+        self.rounds_run = 0
+        self.joined: dict[str, int] = {}   # newcomers: `rounds_run` when they became known (trusted peers are absent)
         self.probation_rounds = probation_rounds
         self.newcomers = NewcomerBudget(s.newcomers)
         self.refused: Counter[str] = Counter()  # identities not let in, by reason
@@ -115,7 +119,7 @@ class Membership:
         if address not in self.addrs:
             return "stranger"
         joined = self.joined.get(str(address))
-        if joined is not None and self.round - joined < self.probation_rounds:
+        if joined is not None and self.rounds_run - joined < self.probation_rounds:
             return "probation"
         return "member"
 
@@ -129,7 +133,7 @@ class Membership:
             if not self.newcomers.admit(peer, self.transport.source_of(by), time.monotonic()):
                 self.refused["newcomer_budget"] += 1
                 return False
-            self.joined[peer] = self.round
+            self.joined[peer] = self.rounds_run
         self.learn(peer, addrs)
         return True
 

@@ -267,6 +267,8 @@ class PeerNode:
         """Merge the stored updates into the own model; returns how many were used."""
         fresh = {s: r for s, r in self.received.items() if self.round - r.round <= self.settings.max_staleness}
         self.received.clear()
+        if self.settings.catch_up_rounds and fresh:
+            self._catch_up(max(r.round for r in fresh.values()))
         own = self.adapter.get_vector()
         # Sender-id order, not arrival order: arrivals at the same instant come out of the event
         # loop's timer heap in no defined order, and order-sensitive rules (Krum's ties, SybilWall's
@@ -283,6 +285,14 @@ class PeerNode:
         else:  # a rule must never do this; keep the adapter intact if one ever does
             log.error("rule %s returned non-finite values; the own model is kept", self.genesis.aggregation.rule)
         return len(senders)
+
+    def _catch_up(self, highest: int) -> None:
+        """Round numbers are how a receiver tells an old update from a fresh one, but a peer that
+        started late (or was away) counts from where it was: everyone else would find its updates
+        stale for good. So it moves towards the highest round it has heard, by at most
+        `max_staleness` per aggregation: a member that claims a huge round cannot throw anyone's
+        counter far ahead in one step, and honest counters stay within reach of each other."""
+        self.round = max(self.round, min(highest, self.round + self.settings.max_staleness))
 
     async def run_round(self) -> None:
         start = self.adapter.get_vector()
@@ -335,7 +345,8 @@ class PeerNode:
                                  "use another --state-dir")
             try:
                 rnd, seq = state["round"], state["seq"]
-                if network is None or not (isinstance(rnd, int) and isinstance(seq, int) and rnd >= 0 and seq >= 0):
+                if network != self.net.hex() or not (isinstance(rnd, int) and isinstance(seq, int)
+                                                     and rnd >= 0 and seq >= 0):
                     raise ValueError("state.json lacks network_id, or round and seq as whole numbers")
                 self.trainer.restore(tensors, state)
             except (KeyError, ValueError) as exc:

@@ -18,3 +18,6 @@ class NodeSettings:
     checkpoint_every: int = 1       # rounds between checkpoints (when a store is given)
     step_seconds: float = 0.0       # simulator: virtual compute seconds per local step at speed 1
     train_in_thread: bool = False   # daemon: train off the event loop so receiving never stalls
+    # daemon: move the own round counter towards the members' (at most max_staleness per
+    # aggregation), so a peer that joined late or was away is not stale to everyone for good
+    catch_up_rounds: bool = False

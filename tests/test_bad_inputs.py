@@ -245,3 +245,8 @@ def test_any_value_in_any_simulation_key_is_refused_cleanly_or_runs(tmp_path_fac
         run_experiment(config, tmp_path_factory.mktemp("fuzz"), progress=False)
     except (ConfigError, WorkloadError, ValueError) as exc:  # what `loragossip sim` prints as one line
         assert str(exc), "an error users see must say what is wrong"
+
+
+def test_bare_sim_says_what_it_needs(capsys):
+    status, err = run(capsys, "sim")
+    assert status == 2 and "give an experiment TOML" in one_line(err)

@@ -70,15 +70,20 @@ def current_vector(peer) -> torch.Tensor:
     return CheckpointStore(Path(peer.state_dir) / "checkpoints").load()[0]["adapter"]
 
 
-def assert_converges(testnet: Testnet, rounds: int = 10) -> None:
-    wait_until(lambda: all(status(p)["round"] >= rounds for p in testnet.peers), what=f"{rounds} rounds everywhere")
+def assert_converges(testnet: Testnet, mixing_rounds: int = 10) -> None:
+    """Pairwise distances at least halve within `mixing_rounds` after the newcomers' probation."""
     genesis = load_genesis(testnet.genesis)
+    rounds = mixing_rounds + genesis.admission.probation_rounds
+    wait_until(lambda: all(status(p)["round"] >= rounds for p in testnet.peers), what=f"{rounds} rounds everywhere")
     pairs = list(itertools.combinations(testnet.peers, 2))
     start = {p.name: initial_vector(p, genesis) for p in testnet.peers}
     now = {p.name: current_vector(p) for p in testnet.peers}
     before = min(float((start[a.name] - start[b.name]).norm()) for a, b in pairs)
     after = max(float((now[a.name] - now[b.name]).norm()) for a, b in pairs)
-    assert after < 0.5 * before, f"pairwise distance {before:.3f} at the start, {after:.3f} after {rounds} rounds"
+    seen = [{k: status(p).get(k) for k in ("round", "rejected", "dropped", "admission", "messages_received")}
+            for p in testnet.peers]
+    assert after < 0.5 * before, f"pairwise distance {before:.3f} at the start, {after:.3f} after {rounds} " \
+                                 f"rounds; {seen}"
     assert all(status(p)["messages_received"] > 0 for p in testnet.peers)
 
 

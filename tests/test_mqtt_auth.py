@@ -114,7 +114,7 @@ def test_a_client_with_credentials_reads_only_its_own_inbox_and_writes_only_as_i
         third = Identity.generate().peer_id_str
         try:
             await victim.start()
-            await victim.publish_hello(b"bob's hello")
+            await victim.announce(b"bob's hello")
             alice = broker.url_for(ALICE)
             async with _client(broker, ALICE, alice.password) as client:
                 result = await client.subscribe(f"lg/{NET}/inbox/{BOB}/+")

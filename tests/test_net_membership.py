@@ -203,5 +203,5 @@ def test_a_newcomer_counts_only_after_its_probation_and_bootstrap_peers_at_once(
     standings = []
     for _ in range(4):
         standings.append(membership.standing(newcomer.peer_id_str))
-        membership.round += 1
+        membership.rounds_run += 1
     assert standings == ["probation"] * 3 + ["member"]

@@ -1,4 +1,4 @@
-"""What `PeerNode.handle` lets through: the transport's sender, members only, replay windows."""
+"""What `PeerNode.handle` lets through (the transport's sender, members only, replay windows), and round catch-up."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from gossip.payloads import encode_update
 from peer.adapters import Adapter
 from peer.genesis import Genesis
 from peer.node import PeerNode
+from peer.settings import NodeSettings
 from peer.trainer import Trainer
 from peer.workloads import build_workload
 
@@ -121,3 +122,20 @@ def test_a_replay_is_refused_after_a_flood_of_fresh_identities(node):
     deliver(node, "m", first)
     assert node.rejected["replay"] == 1
     assert node.guard.senders(member=True) == 1 and node.guard.senders(member=False) == 300
+
+
+def test_a_late_peer_catches_up_with_the_members_rounds_a_bounded_step_at_a_time(parts):
+    workload, adapter = parts
+    trainer = Trainer(adapter, workload.train.subset(range(64)), GENESIS.training, torch.device("cpu"), 0)
+    node = PeerNode(GENESIS, Identity.generate(), trainer, VouchingTransport(), Standings(),
+                    settings=NodeSettings(catch_up_rounds=True))
+    member = Identity.generate()
+    node.sampler.of["m"] = "member"
+    rounds = []
+    for seq, claimed in enumerate([50, 50, 50, 2**40], start=1):
+        envelope = wire.Envelope(kind="update", sender=member.peer_id, seq=seq, round=claimed, t=0, net=node.net,
+                                 body=bytes(encode_update(torch.zeros(node.spec.numel), node.spec, node.codec)))
+        deliver(node, "m", wire.encode(envelope, member))
+        node._aggregate()
+        rounds.append(node.round)
+    assert rounds == [5, 10, 15, 20]  # towards the highest round heard, never more than max_staleness at once

@@ -159,3 +159,14 @@ def test_ctrl_c_keeps_the_results_so_far(tmp_path, mode):
     assert summary["interrupted"] is True
     with open(out / "metrics.csv", newline="") as handle:
         assert len(list(csv.DictReader(handle))) >= 4  # at least one evaluation of every peer
+
+
+def test_compare_plots_and_prints_the_final_numbers(small_run, tmp_path, capsys):
+    out, summary = small_run
+    assert main(["sim", "compare", str(out), str(tmp_path), "--out", str(tmp_path / "c.png")]) == 2  # no metrics
+    capsys.readouterr()
+    assert main(["sim", "compare", str(out), "--out", str(tmp_path / "c.png")]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:3] == ["run", "honest", "acc"]
+    assert table[1].split()[:2] == [out.name, f"{summary['final_honest_mean_accuracy']:.3f}"]
+    assert (tmp_path / "c.png").stat().st_size > 10_000

@@ -41,7 +41,7 @@ def test_frames_go_to_the_inbox_and_retained_hellos_are_discovery(secret_file):
         b.set_handler(lambda s, d: got["b"].append((s, d)))
         try:
             await a.start()
-            await a.publish_hello(b"hello from a")
+            await a.announce(b"hello from a")
             await b.start()  # subscribes later: the broker hands it a's retained hello
             await wait_for(lambda: (a.address, b"hello from a") in got["b"])
             payload = bytes(range(256)) * 4096

@@ -9,6 +9,7 @@ nobody; the node refuses a frame signed by any other key.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Hashable
 from typing import Protocol
 
@@ -24,3 +25,29 @@ class Transport(Protocol):
     async def send(self, to: Address, data: bytes) -> bool: ...
 
     def sender_of(self, address: Address) -> bytes | None: ...
+
+
+class NetworkTransport(Transport, Protocol):
+    """What a daemon needs of a real network transport (libp2p, MQTT) beyond moving frames."""
+
+    addrs: list[str]                 # where others reach this peer
+    dropped: Counter[str]            # frames refused before the node saw them, by reason
+    reconnects: int                  # times the transport had to reconnect (MQTT) or 0
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def announce(self, hello: bytes) -> None:
+        """Make this peer's signed hello discoverable where the transport has a place for it."""
+        ...
+
+    def learn(self, peer: str, addrs: list[str]) -> None: ...
+
+    async def rediscover(self) -> None: ...
+
+    def source_of(self, address: Address) -> Hashable: ...
+
+    def strike(self, peer: Address, signer: bytes | None = None) -> None: ...
+
+    def banned(self) -> list[str]: ...

@@ -147,8 +147,8 @@ class MqttTransport:
         if self._handler is not None:
             self._handler(sender, bytes(payload))
 
-    async def publish_hello(self, hello: bytes) -> None:
-        """Announce this peer (retained), now and after every reconnect."""
+    async def announce(self, hello: bytes) -> None:
+        """The broker's retained hello is discovery: publish it now and after every reconnect."""
         self.hello = hello
         if self._client is not None:
             with contextlib.suppress(aiomqtt.MqttError):

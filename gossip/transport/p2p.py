@@ -90,6 +90,7 @@ class Libp2pTransport:
         self._limiter_lock = threading.Lock()  # used from the trio thread and the node's loop
         self.pending = PendingBytes(self.settings.max_pending_bytes)
         self.dropped: Counter[str] = Counter()   # frames refused by the transport, by reason
+        self.reconnects = 0                      # connections are per neighbour; nothing to reconnect
         self.addrs: list[str] = []
         self._handler: Handler | None = None
         self._trio = TrioThread(f"libp2p-{self.address[-6:]}")
@@ -149,6 +150,9 @@ class Libp2pTransport:
 
     async def rediscover(self) -> None:
         """Nothing to do: libp2p peers are found through bootstrap addresses and shuffles."""
+
+    async def announce(self, hello: bytes) -> None:
+        """Nothing to do: a libp2p peer says hello to the peers it dials (membership does)."""
 
     def sender_of(self, address: Address) -> bytes | None:
         """The connection's Noise-proven peer id, which is also its signing key."""

@@ -16,8 +16,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Run N real peers in one process under churn and attacks on a virtual clock. "
                     "Writes DIR/metrics.csv, DIR/summary.json and DIR/overview.png. "
                     "`loragossip sim compare DIR...` overlays finished runs.",
+        epilog="two forms:\n"
+               "  loragossip sim CONFIG.toml [--out DIR] [--set SECTION.KEY=VALUE ...] [--seed S]\n"
+               "  loragossip sim compare RUN_DIR [RUN_DIR ...] [--out compare.png]   (only --out applies)\n"
+               "Ctrl-C ends a run early and keeps what it measured (exit status 130).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("config", help="experiment TOML (see examples/), or 'compare' followed by run folders")
+    parser.add_argument("config", nargs="?", help="experiment TOML (see examples/), or 'compare' and run folders")
     parser.add_argument("dirs", nargs="*", type=Path, help="with 'compare': the run folders to overlay")
     parser.add_argument("--out", type=Path, help="output folder (default runs/<config name>; compare: compare.png)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
@@ -30,6 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.config is None:
+        raise CommandError("give an experiment TOML (e.g. examples/quickstart.toml), or `compare RUN_DIR...`")
     if args.config == "compare":
         return _compare(args)
     if args.dirs:
@@ -90,5 +97,28 @@ def _compare(args: argparse.Namespace) -> int:
         runs.append((directory.name, log))
     out = args.out or Path("compare.png")
     plot_compare(runs, out)
+    print(_final_table(args.dirs))
     print(f"wrote {out}")
     return 0
+
+
+def _final_table(dirs: list[Path]) -> str:
+    """The runs' final numbers from their summary.json, one row per run, for the terminal."""
+    import json
+
+    header = ("run", "honest acc", "min acc", "attack success", "peer-rounds", "note")
+    rows = [header]
+    for directory in dirs:
+        path = directory / "summary.json"
+        s = json.loads(path.read_text()) if path.exists() else {}
+        success = s.get("attack_success_rate")
+        rows.append((directory.name, _cell(s.get("final_honest_mean_accuracy")),
+                     _cell(s.get("final_honest_min_accuracy")), _cell(success) if success is not None else "-",
+                     str(s.get("peer_rounds", "-")),
+                     "interrupted" if s.get("interrupted") else ("" if s else "no summary.json")))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+
+
+def _cell(value: object) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else "-"
