@@ -48,11 +48,8 @@ class ReplayGuard:
             raise ReplayError("replay", f"seq {seq} was already received")
         self._remember(sender, highest, mask | (1 << age), member)
 
-    def highest(self, sender: bytes) -> int | None:
-        state = self._tiers[True].get(sender) or self._tiers[False].get(sender)
-        return None if state is None else state[0]
-
     def senders(self, member: bool) -> int:
+        """How many senders' windows the tier holds (in the daemon's /status)."""
         return len(self._tiers[member])
 
     def _remember(self, sender: bytes, highest: int, mask: int, member: bool) -> None:

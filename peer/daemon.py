@@ -222,6 +222,9 @@ class Daemon:
                        "on_probation": sum(self.membership.standing(p) == "probation" for p in self.membership.addrs),
                        "probation_rounds": self.membership.probation_rounds},
             broker_refused=dict(self.broker.refusals) if self.broker is not None else None,
+            rounds_run=self.membership.rounds_run,  # since this start; `round` may jump to catch up
+            replay_windows={"members": self.node.guard.senders(member=True),
+                            "strangers": self.node.guard.senders(member=False)},
             reconnects=self.transport.reconnects, resumed_from_round=self.resumed_from,
             reachability=self.problems or "ok", uptime_s=round(time.time() - self.started, 1),
             network_id=self.genesis.network_id.hex(), pid=os.getpid())

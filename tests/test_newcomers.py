@@ -15,7 +15,7 @@ def test_a_source_gets_its_burst_then_its_rate_and_others_are_not_charged_for_it
     assert not budget.admit(10, "ip-a", 5.0)         # 6 per minute: one more after 10 s
     assert budget.admit(10, "ip-a", 10.0)
     assert budget.admit(0, "ip-a", 10.0)             # already admitted: free, even with an empty bucket
-    assert budget.known(0) and not budget.known(4)
+    assert not budget.admit(4, "ip-a", 10.0)         # refused before: it still has to pay
 
 
 def test_the_overall_budget_bounds_many_sources():

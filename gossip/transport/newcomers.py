@@ -36,9 +36,6 @@ class NewcomerBudget:
         self._sources: OrderedDict[Hashable, TokenBucket] = OrderedDict()
         self._admitted: OrderedDict[Hashable, None] = OrderedDict()
 
-    def known(self, identity: Hashable) -> bool:
-        return identity in self._admitted
-
     def admit(self, identity: Hashable, source: Hashable, now: float) -> bool:
         """True when `identity` was admitted before, or is now (charging `source` and the total)."""
         if identity in self._admitted:
