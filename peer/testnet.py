@@ -103,10 +103,10 @@ def issue_credentials(directory: Path, state_dir: Path) -> None:
         issue(load_secret(secret), identity.peer_id_str).save(state_dir / CREDENTIALS)
 
 
-def broker_ca(directory: Path) -> list[str]:
-    """`--broker-ca` for the boot peer's self-signed certificate, when the testnet's broker speaks TLS."""
+def broker_certificate(directory: Path) -> Path | None:
+    """The boot peer's self-signed certificate, when the testnet's broker speaks TLS."""
     cert = directory / "peers" / "boot" / "broker-cert.pem"
-    return ["--broker-ca", str(cert)] if cert.exists() else []
+    return cert if cert.exists() else None
 
 
 def spawn_peer(directory: Path, name: str, arguments: list[str]) -> PeerProcess:
@@ -232,7 +232,8 @@ def up(directory: Path, peers: int, transport: str, *, genesis_text: str, partit
         testnet.save()
         testnet.bootstrap = wait_started(boot, timeout)["addrs"][0]
         testnet.save()
-        joining = [*common, *broker_ca(directory), "--bootstrap", testnet.bootstrap]
+        cert = broker_certificate(directory)
+        joining = [*common, *(["--broker-ca", str(cert)] if cert else []), "--bootstrap", testnet.bootstrap]
         for i in range(1, peers + 1):
             testnet.peers.append(spawn_peer(directory, f"peer-{i}", [*joining, "--data", str(shards[i])]))
             testnet.save()

@@ -95,7 +95,7 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _join(args: argparse.Namespace) -> int:
-    from peer.testnet import Testnet, TestnetError, broker_ca, issue_credentials, join_background
+    from peer.testnet import Testnet, TestnetError, broker_certificate, issue_credentials, join_background
 
     testnet = None
     if (args.dir / "testnet.json").exists():
@@ -103,8 +103,7 @@ def _join(args: argparse.Namespace) -> int:
         args.genesis = args.genesis or Path(testnet.genesis)
         args.bootstrap = args.bootstrap or [testnet.bootstrap]
         args.transport = args.transport or testnet.transport
-        ca = broker_ca(args.dir)
-        args.broker_ca = args.broker_ca or (Path(ca[1]) if ca else None)
+        args.broker_ca = args.broker_ca or broker_certificate(args.dir)
     args.transport = args.transport or "libp2p"
     if args.genesis is None or not args.bootstrap:
         raise CommandError(f"no testnet in {args.dir}: give --genesis and --bootstrap")
