@@ -23,7 +23,8 @@ def workload(rounds: int, eval_every: int) -> dict:
         "run": {"name": "bench-batched", "seed": 1, "mode": "sync", "rounds": rounds, "eval_every": eval_every},
         "peers": {"count": 100, "partition": "iid", "step_seconds": 0.0},
         "topology": {"graph": "regular", "degree": 4},
-        "genesis": {"training": {"optimizer": "sgd", "lr": 0.05, "local_steps": 1, "batch_size": 16}},
+        "genesis": {"training": {"optimizer": "sgd", "lr": 0.05, "local_steps": 1, "batch_size": 16},
+                    "gossip": {"codec": "fp16"}, "aggregation": {"rule": "mean"}},
     }
 
 

@@ -78,6 +78,7 @@ def test_one_batched_step_is_each_peers_own_step(scheme, optimizer, rho):
         batched.train_steps([0, 1, 2, 3], 4)
     reference = torch.stack([t.adapter.get_vector() for t in trainers])
     assert torch.allclose(batched.vectors, reference, rtol=1e-5, atol=1e-6)
+    assert batched.shared_inputs  # an MLP: evaluation passes the test set once for all peers
     losses, accuracies = batched.evaluate([0, 1, 2, 3], workload.test)
     for i, trainer in enumerate(trainers):
         loss, accuracy = trainer.evaluate(workload.test)
@@ -105,6 +106,10 @@ def test_a_transformer_stacks_exactly_without_dropout():
     batched.train_steps([0, 1, 2], 6)
     reference = torch.stack([t.adapter.get_vector() for t in trainers])
     assert float(((batched.vectors - reference).norm(dim=1) / reference.norm(dim=1)).max()) < 1e-5
+    assert not batched.shared_inputs  # embeddings feed residual paths: the test set is repeated per peer
+    losses, _ = batched.evaluate([0, 1, 2], workload.test)
+    for i, trainer in enumerate(trainers):
+        assert abs(float(losses[i]) - trainer.evaluate(workload.test)[0]) < 1e-4
 
 
 @given(st.sampled_from(["fp32", "fp16", "int8"]), st.integers(1, 3000), st.sampled_from([16, 100, 1024]),

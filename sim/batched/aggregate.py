@@ -61,7 +61,8 @@ class Aggregator:
     def _group(self, rule: Rule, vectors: torch.Tensor, receivers: list[int], inboxes: dict[int, list[Arrival]],
                degree: Callable[[int], int]) -> None:
         index = torch.tensor(receivers, device=vectors.device)
-        others = torch.stack([torch.stack([a.vector for a in inboxes[r]]) for r in receivers])
+        flat = torch.stack([a.vector for r in receivers for a in inboxes[r]])  # one stack, not one per receiver
+        others = flat.view(len(receivers), -1, vectors.shape[1])
         candidates = torch.cat([vectors[index][:, None], others], dim=1)
         if isinstance(rule, Metropolis):
             own = torch.tensor([float(degree(r)) for r in receivers])

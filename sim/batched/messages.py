@@ -4,8 +4,8 @@ No message is encoded per send. The values a receiver decodes come from the code
 batched form (`Codec.received`, the same quantisation code as `encode`), tensor by tensor as
 the real payload encodes them. Sizes come from the real encoder: for dense codecs the body
 of an update has a fixed length, and an envelope's length varies only with the msgpack width
-of its `seq` and `round`, so each (kind, body length, widths) is encoded and signed once
-and remembered.
+of its `seq` and `round`. msgpack's integer widths change only at powers of two, so each
+(kind, body length, bit lengths of seq and round) is encoded and signed once and remembered.
 """
 
 from __future__ import annotations
@@ -28,10 +28,6 @@ def received_models(codec: Codec, spec: AdapterSpec, vectors: torch.Tensor) -> t
     return torch.cat([keyframe.received(vectors[:, piece]) for _, piece in spec.slices()], dim=1)
 
 
-def _width(value: int) -> int:
-    return len(pack(value))
-
-
 class MessageSizes:
     """Exact encoded sizes of the messages a peer of this network sends."""
 
@@ -44,7 +40,7 @@ class MessageSizes:
         self._cache: dict[tuple[str, int, int, int], int] = {}
 
     def envelope(self, kind: str, body_bytes: int, seq: int, rnd: int) -> int:
-        key = (kind, body_bytes, _width(seq), _width(rnd))
+        key = (kind, body_bytes, seq.bit_length(), rnd.bit_length())
         size = self._cache.get(key)
         if size is None:
             envelope = wire.Envelope(kind=kind, sender=self.identity.peer_id, seq=seq, round=rnd, t=_T_MS,

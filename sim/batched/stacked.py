@@ -42,13 +42,25 @@ class _Rows:
         self.offsets = {name: (piece.start, piece.stop) for name, piece in spec.slices()}
         self.shapes = {t.name: t.shape for t in spec.tensors}
         self.current: torch.Tensor | None = None
+        self.shared: int | None = None  # inputs per peer, when one copy of them stands for every peer
+
+    def peers(self) -> int:
+        if self.current is None:
+            raise RuntimeError("a stacked model was called outside `StackedModel.rows(...)`")
+        return self.current.shape[0]
+
+    def spread(self, x: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """(x as [n or 1, b·..., in], leading size of the output): a layer that gets the one shared copy
+        of the inputs (evaluation on a common test set) computes the frozen part once and broadcasts."""
+        n = self.peers()
+        if self.shared is not None and n > 1 and x.shape[0] == self.shared:
+            return x.reshape(1, -1, x.shape[-1]), n * x.shape[0]
+        return _per_peer(x, n), x.shape[0]
 
     def view(self, name: str) -> torch.Tensor:
         """Peer-major view `[n, *shape]` of one trainable tensor; no copy."""
-        if self.current is None:
-            raise RuntimeError("a stacked model was called outside `StackedModel.rows(...)`")
         start, stop = self.offsets[name]
-        return self.current[:, start:stop].view(self.current.shape[0], *self.shapes[name])
+        return self.current[:, start:stop].view(self.peers(), *self.shapes[name])
 
 
 def _per_peer(x: torch.Tensor, peers: int) -> torch.Tensor:
@@ -76,18 +88,22 @@ class _StackedLora(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.base_layer(x)
-        n = self.rows.current.shape[0]
-        h = _per_peer(x, n).to(out.dtype)
+        n = self.rows.peers()
+        h, lead = self.rows.spread(x)
+        h = h.to(out.dtype)
         if self.scheme == "ffa":
-            low = h @ self.frozen_a.to(h.dtype).T
-            delta = torch.bmm(low, self.rows.view(self.b_name).transpose(1, 2).to(h.dtype))
+            low, up = h @ self.frozen_a.to(h.dtype).T, self.rows.view(self.b_name).transpose(1, 2).to(h.dtype)
         elif self.scheme == "sb":
-            low = torch.bmm(h @ self.frozen_a.to(h.dtype).T, self.rows.view(self.core_name).transpose(1, 2).to(h.dtype))
-            delta = low @ self.frozen_b.to(h.dtype).T
+            core = self.rows.view(self.core_name).transpose(1, 2).to(h.dtype)
+            low = torch.matmul(h @ self.frozen_a.to(h.dtype).T, core)
+            up = self.frozen_b.to(h.dtype).T.expand(n, -1, -1)
         else:
-            low = torch.bmm(h, self.rows.view(self.a_name).transpose(1, 2).to(h.dtype))
-            delta = torch.bmm(low, self.rows.view(self.b_name).transpose(1, 2).to(h.dtype))
-        return out + (self.scaling * delta).reshape(out.shape)
+            low = torch.matmul(h, self.rows.view(self.a_name).transpose(1, 2).to(h.dtype))
+            up = self.rows.view(self.b_name).transpose(1, 2).to(h.dtype)
+        # out + s · low @ up in one fused kernel (no [n·b, out] temporaries for the product and the scaling)
+        merged = torch.baddbmm(out.reshape(h.shape[0], -1, out.shape[-1]), low.expand(n, -1, -1), up,
+                               alpha=self.scaling)
+        return merged.reshape(lead, *out.shape[1:])
 
 
 class _StackedLinear(nn.Module):
@@ -100,13 +116,12 @@ class _StackedLinear(nn.Module):
         self.b_name = f"{prefix}.modules_to_save.default.bias" if has_bias else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n = self.rows.current.shape[0]
-        h = _per_peer(x, n)
+        h, lead = self.rows.spread(x)
         weight = self.rows.view(self.w_name).to(h.dtype)
-        out = torch.bmm(h, weight.transpose(1, 2))
+        out = torch.matmul(h, weight.transpose(1, 2))
         if self.b_name is not None:
             out = out + self.rows.view(self.b_name).to(h.dtype)[:, None, :]
-        return out.reshape(*x.shape[:-1], weight.shape[1])
+        return out.reshape(lead, *x.shape[1:-1], weight.shape[1])
 
 
 class StackedModel:
@@ -118,13 +133,15 @@ class StackedModel:
         self._rows = rows
 
     @contextlib.contextmanager
-    def rows(self, matrix: torch.Tensor) -> Iterator[None]:
-        """Within the block, a forward pass on n·b inputs uses row p of `matrix` for inputs p·b ... p·b + b - 1."""
-        self._rows.current = matrix
+    def rows(self, matrix: torch.Tensor, shared: int | None = None) -> Iterator[None]:
+        """Within the block, a forward pass on n·b inputs uses row p of `matrix` for inputs p·b ... p·b + b - 1.
+        With `shared = b`, the pass gets the b inputs once, and every peer sees all of them (its
+        outputs are still laid out peer-major, n·b); only for models `BatchedTrainer` verified."""
+        self._rows.current, self._rows.shared = matrix, shared
         try:
             yield
         finally:
-            self._rows.current = None
+            self._rows.current = self._rows.shared = None
 
 
 def build_stacked(base: nn.Module, genesis: Genesis, device: torch.device) -> StackedModel:

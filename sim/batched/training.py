@@ -22,7 +22,7 @@ from peer.trainer import EVAL_BATCH, BatchTransform, Schedule
 from sim.batched.optim import StackedOptimizer, clip_rows, row_norms
 from sim.batched.stacked import StackedModel
 
-EVAL_ROWS = 32 * EVAL_BATCH  # inputs per evaluation forward pass (peers × test samples)
+EVAL_ROWS = 16 * EVAL_BATCH  # inputs per evaluation pass (peers × test samples): the best of 2k-40k on 2 cores
 
 
 def _logits(model: nn.Module, features: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -53,6 +53,7 @@ class BatchedTrainer:
         self.optimizer = StackedOptimizer(training.optimizer, n, self.spec.numel, device)
         self.local_steps = [0] * n
         self.autocast = autocast_dtype(device)
+        self.shared_inputs = self._shares_inputs()
 
     # batches -----------------------------------------------------------------------------------
     def _batch(self, rows: list[int]) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
@@ -123,6 +124,29 @@ class BatchedTrainer:
 
     # evaluation --------------------------------------------------------------------------------
     @torch.no_grad()
+    def _shares_inputs(self) -> bool:
+        """Whether evaluation may pass the common inputs once instead of once per peer (`StackedModel.rows`
+        with `shared`). It may when the inputs meet a stacked layer before anything mixes them with
+        per-peer values, as in an MLP; a transformer's embeddings feed residual paths, and there it
+        may not. Decided by trying: two distinct peers on two pool samples, both ways."""
+        if len(self.pool) < 2:
+            return False
+        self.stacked.model.eval()
+        features = {k: v[:2] for k, v in self.pool.features.items()}
+        generator = torch.Generator().manual_seed(0)
+        rows = self.stacked.initial.to(self.device).repeat(2, 1)
+        rows[1] += torch.randn(rows.shape[1], generator=generator).to(self.device) * 0.1
+        repeated = {k: v.repeat(2, *([1] * (v.dim() - 1))) for k, v in features.items()}
+        with self.stacked.rows(rows):
+            expected = _logits(self.stacked.model, repeated)
+        try:
+            with self.stacked.rows(rows, shared=2):
+                got = _logits(self.stacked.model, features)
+        except RuntimeError:  # a shape mismatch: the model mixes the inputs with per-peer values
+            return False
+        return got.shape == expected.shape and torch.allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+    @torch.no_grad()
     def predictions(self, rows: list[int], data: TensorData) -> torch.Tensor:
         """Predicted classes `[k, len(data)]` of peers `rows` on `data`."""
         return self._over(rows, data, lambda logits, labels: logits.argmax(dim=-1))
@@ -152,9 +176,12 @@ class BatchedTrainer:
                 features = {k: v[start:start + samples].to(self.device) for k, v in data.features.items()}
                 labels = data.labels[start:start + samples].to(self.device)
                 k, m = len(block), len(labels)
-                repeated = {key: v.repeat(k, *([1] * (v.dim() - 1))) for key, v in features.items()}
-                with self.stacked.rows(self.vectors[block]), self._autocast():
-                    logits = _logits(self.stacked.model, repeated).float().view(k, m, -1)
+                if self.shared_inputs:
+                    inputs, shared = features, m
+                else:
+                    inputs, shared = {key: v.repeat(k, *([1] * (v.dim() - 1))) for key, v in features.items()}, None
+                with self.stacked.rows(self.vectors[block], shared=shared), self._autocast():
+                    logits = _logits(self.stacked.model, inputs).float().view(k, m, -1)
                 parts.append(reduce(logits, labels).cpu())
             out.append(torch.cat(parts, dim=-1))
         return torch.cat(out, dim=-2)
