@@ -409,6 +409,18 @@ class TopK(Codec):
     def _wire_bytes(self, numel: int) -> int:
         return 8 * self.k(numel)
 
+    def _received_values(self, values: torch.Tensor) -> torch.Tensor:
+        return values.to(torch.float32)
+
+    def received(self, rows: torch.Tensor) -> torch.Tensor:
+        """Each row's k largest-magnitude values kept (as `_values` decodes them), the rest zero.
+        Which of several equal magnitudes is kept may differ from `top_indices`; the values do not."""
+        if rows.shape[1] == 0:
+            return rows.to(torch.float32).clone()
+        idx = torch.topk(rows.abs(), self.k(rows.shape[1]), dim=1, sorted=False).indices.sort(dim=1).values
+        values = self._received_values(rows.to(torch.float32).gather(1, idx))
+        return torch.zeros(rows.shape, dtype=torch.float32, device=rows.device).scatter_(1, idx, values)
+
 
 class TopKInt8(TopK):
     """Top-k values quantised to int8 with per-chunk scales: ~5 bytes per sent value."""
@@ -430,6 +442,9 @@ class TopKInt8(TopK):
 
     def _values(self, record: Mapping[str, Any], k: int) -> torch.Tensor:
         return self.quantiser.dequantise(record, k)
+
+    def _received_values(self, values: torch.Tensor) -> torch.Tensor:
+        return self.quantiser.received(values)
 
     def _wire_bytes(self, numel: int) -> int:
         return 4 * self.k(numel) + self.quantiser.wire_bytes(self.k(numel))

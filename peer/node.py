@@ -297,8 +297,10 @@ class PeerNode:
     async def run_round(self) -> None:
         start = self.adapter.get_vector()
         self.last_loss = await self._train()
-        outgoing = self.behaviour.outgoing(self, start, self.adapter.get_vector())
         for step in range(self.genesis.training.gossip_steps):
+            # what it sends at each gossip step: its model as it stands (for an adversary, what it makes
+            # of it); asked only before a send, so an adversary's state follows what it really sent
+            outgoing = self.behaviour.outgoing(self, start, self.adapter.get_vector())
             targets = self.sampler.targets(self.genesis.gossip.fanout)
             await self._send_updates(targets, outgoing)
             if isinstance(self.rule, SybilWall) and step == 0 and self.round % self.settings.history_every == 0:
@@ -311,7 +313,6 @@ class PeerNode:
             self._aggregate()
             if self.barrier is not None:
                 await self.barrier.wait()
-            outgoing = self.behaviour.outgoing(self, start, self.adapter.get_vector())
         self.round += 1
         if self.checkpoints is not None and self.round % self.settings.checkpoint_every == 0:
             self.save_checkpoint()

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 def pick_engine(config: SimConfig) -> type[Simulation] | type[BatchedSimulation]:
     """`run.engine`: "auto" takes the batched engine where it is tested to give the nodes engine's
-    results: lock-step runs (`run.mode = "sync"`) with a dense codec. Async runs stay on the nodes
+    results: lock-step runs (`run.mode = "sync"`) without a baseline. Async runs stay on the nodes
     engine until the batched engine's tick approximation is held to it too (docs/DESIGN-NOTES.md)."""
     if config.run.engine == "nodes":
         return Simulation

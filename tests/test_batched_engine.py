@@ -10,12 +10,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gossip.codecs import make_codec, through_wire
+from gossip.payloads import decode_update
+from gossip.replicas import ReplicaReceiver, ReplicaSender
+from gossip.spec import AdapterSpec, TensorSpec
 from peer.adapters import Adapter
 from peer.data import partition
 from peer.genesis import Genesis
 from peer.trainer import Trainer
 from peer.workloads import build_workload
 from sim.batched.engine import BatchedSimulation, UnsupportedConfig
+from sim.batched.replicas import BatchedReplicaSender
 from sim.batched.stacked import build_stacked
 from sim.batched.training import BatchedTrainer
 from sim.config import parse_config
@@ -38,13 +42,17 @@ def _sync(codec: str, rule: str, **sections) -> dict:
 IRREGULAR = {"graph": "barabasi_albert", "m": 1}  # a tree with hubs: degrees 1 to 5
 
 
-@pytest.mark.parametrize(("codec", "rule", "topology"), [
+SYBIL_FLIP = {"kind": "label_flip", "fraction": 0.25, "sybil": True}  # one poisoner and its clone
+
+
+@pytest.mark.parametrize(("codec", "rule", "sections"), [
     ("fp32", "mean", {}), ("fp16", "median", {}), ("int8", "sybilwall", {}), ("fp16", "trimmed_mean", {}),
-    ("fp16", "foolsgold", {}),
-    ("fp32", "metropolis", IRREGULAR),  # the node learns its neighbours' degrees from their updates
+    ("fp16", "foolsgold", {}), ("topk", "mean", {}), ("topk+int8", "median", {}),  # per-neighbour replicas
+    ("fp32", "metropolis", {"topology": IRREGULAR}),  # the node learns its neighbours' degrees from their updates
+    ("fp16", "mean", {"attack": SYBIL_FLIP}),  # clones send before training: what the leader last sent
 ])
-def test_lock_step_runs_agree_with_the_nodes_engine(codec, rule, topology):
-    config = parse_config(_sync(codec, rule, topology=topology))
+def test_lock_step_runs_agree_with_the_nodes_engine(codec, rule, sections):
+    config = parse_config(_sync(codec, rule, **sections))
     nodes, batched = Simulation(config, progress=False), BatchedSimulation(config, progress=False)
     a, b = nodes.run(), batched.run()
     reference = torch.stack([p.node.adapter.get_vector() for p in nodes.peers])
@@ -112,10 +120,11 @@ def test_a_transformer_stacks_exactly_without_dropout():
         assert abs(float(losses[i]) - trainer.evaluate(workload.test)[0]) < 1e-4
 
 
-@given(st.sampled_from(["fp32", "fp16", "int8"]), st.integers(1, 3000), st.sampled_from([16, 100, 1024]),
-       st.floats(-30, 6), st.integers(0, 2**31 - 1))
-def test_batched_codec_values_are_the_real_decode(codec_name, n, chunk, log_scale, seed):
-    codec = make_codec(codec_name, int8_chunk=chunk)
+@given(st.sampled_from(["fp32", "fp16", "int8", "topk", "topk+int8"]), st.integers(1, 3000),
+       st.sampled_from([16, 100, 1024]), st.floats(-30, 6), st.integers(0, 2**31 - 1),
+       st.sampled_from([0.01, 0.3, 1.0]))
+def test_batched_codec_values_are_the_real_decode(codec_name, n, chunk, log_scale, seed, fraction):
+    codec = make_codec(codec_name, int8_chunk=chunk, topk_fraction=fraction)
     rows = torch.randn(3, n, generator=torch.Generator().manual_seed(seed)) * 10.0 ** log_scale
     expected = torch.stack([codec.decode(through_wire(codec.encode("t", row))) for row in rows])
     assert torch.equal(codec.received(rows), expected)
@@ -137,7 +146,40 @@ def test_async_runs_keep_the_output_contract(tmp_path):
 
 def test_auto_takes_batched_only_where_it_is_held_to_the_nodes_engine():
     assert pick_engine(parse_config(_sync("fp16", "mean"))) is BatchedSimulation
-    assert pick_engine(parse_config(_sync("topk", "mean"))) is Simulation
+    assert pick_engine(parse_config(_sync("topk", "mean"))) is BatchedSimulation
     assert pick_engine(parse_config(_sync("fp16", "mean", run={"mode": "async"}))) is Simulation
-    with pytest.raises(UnsupportedConfig, match="topk"):
-        BatchedSimulation(parse_config(_sync("topk", "mean", run={"engine": "batched"})), progress=False)
+    assert pick_engine(parse_config(_sync("fp16", "mean", run={"baseline": "fedavg"}))) is Simulation
+    with pytest.raises(UnsupportedConfig, match="fedavg"):
+        BatchedSimulation(parse_config(_sync("fp16", "mean", run={"engine": "batched", "baseline": "fedavg"})),
+                          progress=False)
+
+
+@pytest.mark.parametrize("codec_name", ["fp16", "topk", "topk+int8"])
+def test_batched_replicas_give_receivers_what_the_nodes_replicas_give_them(codec_name):
+    """Three senders, changing targets, a missed message (forget) and keyframes every 4th message:
+    every receiver reconstructs the same vector from both, and the same messages are deltas."""
+    spec = AdapterSpec((TensorSpec("a", (20, 10)), TensorSpec("b", (50,))))
+    codec = make_codec(codec_name, topk_fraction=0.1)
+    nodes = [ReplicaSender(codec, spec, keyframe_every=4) for _ in range(3)]
+    batched = BatchedReplicaSender(codec, spec, keyframe_every=4)
+    receivers = {(engine, t): ReplicaReceiver() for engine in "nb" for t in range(5)}
+    generator = torch.Generator().manual_seed(3)
+    models = torch.randn(3, spec.numel, generator=generator)
+    seq = 0
+    for step in range(12):
+        models = models + 0.05 * torch.randn(3, spec.numel, generator=generator)
+        targets = [[(s + step + j) % 5 for j in range(2)] for s in range(3)]
+        seqs = [[seq + 2 * s + j for j in range(2)] for s in range(3)]
+        seq += 6
+        updates = batched.updates([0, 1, 2], models, targets, seqs, [2, 2, 2])
+        for s in range(3):
+            bodies = nodes[s].bodies_for(targets[s], models[s], seqs[s], degree=2)
+            for target, number, body, update in zip(targets[s], seqs[s], bodies, updates[s], strict=True):
+                real = decode_update(body, spec, codec)
+                assert (real.mode, real.base, real.degree) == (update.mode, update.base, update.degree)
+                sender = bytes([s])
+                assert torch.equal(receivers["n", target].apply(sender, number, real),
+                                   receivers["b", target].apply(sender, number, update))
+        if step == 5:
+            nodes[1].forget(targets[1][0])
+            batched.forget(1, targets[1][0])

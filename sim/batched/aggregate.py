@@ -2,8 +2,8 @@
 
 Receivers are grouped by how many updates they hold. Rules with a batched form
 (`combine(candidates[..., m, d])`: mean, median, trimmed mean, centered clipping) run once per
-group on `[G, k + 1, d]`; Metropolis–Hastings runs per group with the real degrees of the live
-graph. Every other rule (Krum, Multi-Krum, geometric median, variance correction, and the
+group on `[G, k + 1, d]`; Metropolis–Hastings runs per group with the degrees the updates carry,
+as in a node. Every other rule (Krum, Multi-Krum, geometric median, variance correction, and the
 stateful FoolsGold and SybilWall, one instance per peer) is called peer by peer, exactly as a
 `PeerNode` calls it. As in the node, a result that is not finite is refused and the own model kept.
 """
@@ -26,11 +26,13 @@ GROUP_VALUES = 1 << 24  # float32 values gathered per group pass (64 MiB)
 
 @dataclass
 class Arrival:
-    """One update a receiver holds: the sender's index, its decoded vector, the round it was sent in."""
+    """One update a receiver holds: the sender's index, its decoded vector, the round it was sent in
+    and the sender's degree then (as its update body carries it)."""
 
     sender: int
     vector: torch.Tensor
     round: int
+    degree: int
 
 
 class Aggregator:
@@ -66,7 +68,7 @@ class Aggregator:
         candidates = torch.cat([vectors[index][:, None], others], dim=1)
         if isinstance(rule, Metropolis):
             own = torch.tensor([float(degree(r)) for r in receivers])
-            senders = torch.tensor([[float(degree(a.sender)) for a in inboxes[r]] for r in receivers])
+            senders = torch.tensor([[float(a.degree) for a in inboxes[r]] for r in receivers])
             weights = Metropolis.weights(own, senders).to(candidates.device)
             merged = (weights[:, None, :] @ candidates).squeeze(1) / weights.sum(dim=1, keepdim=True)
         else:
@@ -82,7 +84,7 @@ class Aggregator:
         meta = Meta(senders=tuple(self.ids[a.sender] for a in arrivals),
                     staleness=torch.tensor([float(max(0, rnd - a.round)) for a in arrivals]),
                     own_degree=degree(receiver),
-                    degrees=torch.tensor([float(degree(a.sender)) for a in arrivals]),
+                    degrees=torch.tensor([float(a.degree) for a in arrivals]),
                     spec=self.spec, generator=self.generators[receiver])
         merged = self.rules[receiver](own, others, meta)
         if all_finite(merged):

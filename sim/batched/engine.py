@@ -27,8 +27,10 @@ import torch
 from tqdm import tqdm
 
 from gossip.codecs import make_codec
+from gossip.errors import DecodeError
 from gossip.identity import Identity
 from gossip.payloads import HistoryRecord
+from gossip.replicas import ReplicaReceiver
 from peer.data import partition
 from peer.device import pick_device
 from peer.settings import NodeSettings
@@ -37,7 +39,8 @@ from robust import STATEFUL, make
 from robust.attacks import MODEL_ATTACKS, sybil_clones
 from robust.sybilwall import SybilWall
 from sim.batched.aggregate import Aggregator, Arrival
-from sim.batched.messages import MessageSizes, received_models
+from sim.batched.messages import MessageSizes
+from sim.batched.replicas import BatchedReplicaSender, received_tensors
 from sim.batched.stacked import build_stacked
 from sim.batched.training import BatchedTrainer
 from sim.config import DATA_ATTACKS, SimConfig
@@ -68,8 +71,6 @@ class UnsupportedConfig(ValueError):
 
 def unsupported(config: SimConfig) -> str | None:
     """Why the batched engine cannot run `config`, or None when it can."""
-    if make_codec(config.genesis.gossip.codec, topk_fraction=config.genesis.gossip.topk_fraction).sparse:
-        return f"codec {config.genesis.gossip.codec!r} (per-neighbour replicas are not batched yet)"
     if config.run.baseline != "none":
         return f"baseline {config.run.baseline!r} (baselines run on the nodes engine)"
     return None
@@ -92,6 +93,7 @@ class _Peer:
     collect_started: float = 0.0
     expected: int = 0
     inbox: dict[int, Arrival] = field(default_factory=dict)
+    replicas: ReplicaReceiver = field(default_factory=ReplicaReceiver)  # what it reconstructs of each sender
     heard: set[int] = field(default_factory=set)   # neighbours whose frames reached it (their ids are known)
     delays: deque = field(default_factory=lambda: deque(maxlen=NodeSettings().window_history))
     rejected: Counter = field(default_factory=Counter)
@@ -138,6 +140,7 @@ class BatchedSimulation:
                 self.trainer.vectors[i] = self._own_init(i)
         self.codec = make_codec(g.gossip.codec, topk_fraction=g.gossip.topk_fraction, int8_chunk=g.gossip.int8_chunk)
         self.sizes = MessageSizes(g.network_id, self.spec, self.codec)
+        self.replicas = BatchedReplicaSender(self.codec, self.spec, self.settings.keyframe_every)
         self.node_generators = [torch.Generator().manual_seed(derive_seed(self.seed, "node", i)) for i in range(n)]
         # the nodes engine's peer ids: rules see them, and both engines aggregate in their order
         self.ids = [Identity.from_seed(derive_seed(self.seed, "identity", i).to_bytes(32, "little")).peer_id
@@ -196,7 +199,7 @@ class BatchedSimulation:
             poisoned = start + self.model_attack(current - start, honest, self.attack_generators[i])
         else:
             poisoned = current if self.boost == 1.0 else start + self.boost * (current - start)
-        self.latest = poisoned
+        self.latest = poisoned.clone()  # what it sent, not a view of the row it later aggregates into
         return poisoned
 
     def _outgoing_rows(self, senders: list[int], starts: dict[int, torch.Tensor]) -> torch.Tensor:
@@ -216,34 +219,39 @@ class BatchedSimulation:
             delay += self.link_rng.random() * link.jitter
         return delay
 
-    def _send(self, sender: int, target: int, kind: str, size: int, payload: Any) -> None:
-        """Put one message in flight, unless the target is unreachable (not sent) or the link loses it."""
+    def _send(self, sender: int, target: int, kind: str, size: int, payload: Any) -> bool:
+        """Put one message in flight, unless the target is unreachable (not sent: False) or the link loses it."""
         if not self.live.reachable(sender, target):
-            return
-        self.peers[sender].bytes_sent += size
+            return False
+        peer = self.peers[sender]
+        peer.bytes_sent += size
         if self.config.link.loss > 0 and self.link_rng.random() < self.config.link.loss:
             self.frames_lost += 1
-            return
+            return True
         heapq.heappush(self._flight, (self.now + self._link_delay(size), next(self._order), kind, sender, target,
-                                      size, payload, self.peers[sender].round))
+                                      size, payload, peer.round, peer.seq))
+        return True
 
     def _send_round(self, senders: list[int], starts: dict[int, torch.Tensor]) -> None:
         """Each sender's update to its targets (and SybilWall records on a history round's first step)."""
         if not senders:
             return
-        decoded = received_models(self.codec, self.spec, self._outgoing_rows(senders, starts))
-        finite = torch.isfinite(decoded).all(dim=1).tolist()
         fanout = self.config.genesis.gossip.fanout
+        targets = [self.samplers[i].targets(fanout) for i in senders]
+        seqs = [[self.peers[i].seq + 1 + j for j in range(len(t))] for i, t in zip(senders, targets, strict=True)]
+        degrees = [len(self.live.neighbours(i)) for i in senders]
+        updates = self.replicas.updates(senders, self._outgoing_rows(senders, starts), targets, seqs, degrees)
         for k, i in enumerate(senders):
             peer = self.peers[i]
-            targets = self.samplers[i].targets(fanout)
-            payload = decoded[k] if finite[k] else None
-            for target in targets:
+            for target, update in zip(targets[k], updates[k], strict=True):
                 peer.seq += 1
-                self._send(i, target, "update", self.sizes.update(peer.seq, peer.round), payload)
+                mode, base = (update.mode, update.base) if update is not None else ("model", -1)
+                size = self.sizes.update(mode, base, degrees[k], peer.seq, peer.round)
+                if not self._send(i, target, "update", size, update):
+                    self.replicas.forget(i, target)  # it missed this one: resynchronise with a keyframe
             history_round = peer.step == 0 and peer.round % self.settings.history_every == 0
             if history_round and isinstance(self.rules[i], SybilWall):
-                self._send_history(i, targets)
+                self._send_history(i, targets[k])
             if self.config.run.mode == "async":
                 self._start_collecting(i)
 
@@ -255,14 +263,14 @@ class BatchedSimulation:
             if not records:
                 continue
             peer.seq += 1
-            decoded = received_models(self.codec, self.spec, torch.stack([r.vector for r in records]))
+            decoded = received_tensors(self.codec.keyframe, self.spec, torch.stack([r.vector for r in records]))
             payload = [HistoryRecord(r.subject, r.distance, decoded[k]) for k, r in enumerate(records)]
             self._send(i, target, "history", self.sizes.history(records, peer.seq, peer.round), payload)
 
     def _deliver(self, until: float) -> None:
         """Hand every message due by `until` to its receiver in arrival order, as `PeerNode.handle` would."""
         while self._flight and self._flight[0][0] <= until + 1e-12:
-            arrival, _, kind, sender, target, size, payload, rnd = heapq.heappop(self._flight)
+            arrival, _, kind, sender, target, size, payload, rnd, seq = heapq.heappop(self._flight)
             if not self.live.reachable(sender, target):
                 continue
             peer = self.peers[target]
@@ -272,9 +280,14 @@ class BatchedSimulation:
                 peer.rejected["not_finite"] += 1
                 continue
             if kind == "update":
+                try:
+                    vector = peer.replicas.apply(self.ids[sender], seq, payload)
+                except DecodeError as exc:  # a delta on a message it lost
+                    peer.rejected[exc.reason] += 1
+                    continue
                 if sender not in peer.inbox and peer.phase == "collect":
                     peer.delays.append(arrival - peer.collect_started)
-                peer.inbox[sender] = Arrival(sender, payload, rnd)
+                peer.inbox[sender] = Arrival(sender, vector, rnd, payload.degree)
             else:
                 rule = self.rules[target]
                 sender_id = self.ids[sender]
@@ -345,7 +358,8 @@ class BatchedSimulation:
                 self._deliver(self.now)
                 self._send_round(self.trains if step == 0 else everyone, starts)
                 arrivals = [item[0] for item in self._flight if item[2] == "update"]
-                complete = len(arrivals) == sum(len(self.live.neighbours(i)) for i in everyone)
+                held = sum(len(p.inbox) for p in self.peers)  # the clones' updates came during training
+                complete = held + len(arrivals) == sum(len(self.live.neighbours(i)) for i in everyone)
                 waited_from = round_start if step == 0 else self.now
                 self.now = max(arrivals, default=self.now) if complete else waited_from + LOCK_STEP_WINDOW["max_window"]
                 # everything due by the last update, in arrival order: a history of one record is

@@ -1,9 +1,8 @@
-"""What crosses the simulated wire in the batched engine: decoded values and real encoded sizes.
+"""The real encoded sizes of what crosses the simulated wire in the batched engine.
 
-No message is encoded per send. The values a receiver decodes come from the codec's own
-batched form (`Codec.received`, the same quantisation code as `encode`), tensor by tensor as
-the real payload encodes them. Sizes come from the real encoder: for dense codecs the body
-of an update has a fixed length, and an envelope's length varies only with the msgpack width
+No message is encoded per send (the values receivers decode come from `sim.batched.replicas`).
+Sizes come from the real encoder: an update body's tensors have a fixed length for a given
+codec and mode, and an envelope's length varies only with the msgpack width
 of its `seq` and `round`. msgpack's integer widths change only at powers of two, so each
 (kind, body length, bit lengths of seq and round) is encoded and signed once and remembered.
 """
@@ -22,19 +21,13 @@ from gossip.spec import AdapterSpec
 _T_MS = 1_700_000_000_000  # any wall-clock millisecond count of this era has the same msgpack width
 
 
-def received_models(codec: Codec, spec: AdapterSpec, vectors: torch.Tensor) -> torch.Tensor:
-    """What receivers decode from whole-model messages carrying each row of `vectors` ([R, d])."""
-    keyframe = codec.keyframe
-    return torch.cat([keyframe.received(vectors[:, piece]) for _, piece in spec.slices()], dim=1)
-
-
 class MessageSizes:
     """Exact encoded sizes of the messages a peer of this network sends."""
 
     def __init__(self, genesis_net: bytes, spec: AdapterSpec, codec: Codec) -> None:
         self.net, self.spec, self.codec = genesis_net, spec, codec
         self.identity = Identity.from_seed(bytes(32))
-        self.update_body = len(encode_update(torch.zeros(spec.numel), spec, codec, mode="model"))
+        self._bodies: dict[tuple[str, int, int], int] = {}
         self._record_tensors = Packed(pack([codec.keyframe.encode(t.name, torch.zeros(t.shape))
                                             for t in spec.tensors]))
         self._cache: dict[tuple[str, int, int, int], int] = {}
@@ -48,8 +41,15 @@ class MessageSizes:
             size = self._cache[key] = len(wire.encode(envelope, self.identity))
         return size
 
-    def update(self, seq: int, rnd: int) -> int:
-        return self.envelope("update", self.update_body, seq, rnd)
+    def update(self, mode: str, base: int, degree: int, seq: int, rnd: int) -> int:
+        """An update's size: its tensors have a fixed length for a given codec and mode; `base` and
+        `degree` vary only in their msgpack width."""
+        key = (mode, base.bit_length() if base >= 0 else -1, degree.bit_length())
+        body = self._bodies.get(key)
+        if body is None:
+            body = self._bodies[key] = len(encode_update(torch.zeros(self.spec.numel), self.spec, self.codec,
+                                                         mode=mode, base=base, degree=degree))
+        return self.envelope("update", body, seq, rnd)
 
     def history(self, records: list[HistoryRecord], seq: int, rnd: int) -> int:
         """The real body of these records (their tensors stand in at their exact packed size)."""
