@@ -33,7 +33,7 @@ class RunSection:
     rounds: int = 30               # sync and baselines: rounds
     eval_every: float = 10.0       # async: virtual seconds between evaluations; sync: rounds
     baseline: str = "none"         # none | fedavg | isolated
-    engine: str = "auto"           # auto: batched for lock-step runs with a dense codec, else nodes | batched | nodes
+    engine: str = "auto"           # auto: batched for lock-step runs and baselines, nodes for async | batched | nodes
     genesis_file: str = ""
     data: str = ""                 # data folder for the sst2 workload
 

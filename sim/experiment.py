@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.baselines import run_baseline
-from sim.batched.engine import BatchedSimulation, unsupported
+from sim.batched.engine import BatchedSimulation
 from sim.config import SimConfig
 from sim.metrics import write_summary
 from sim.plots import plot_run
@@ -18,15 +18,13 @@ log = logging.getLogger(__name__)
 
 def pick_engine(config: SimConfig) -> type[Simulation] | type[BatchedSimulation]:
     """`run.engine`: "auto" takes the batched engine where it is tested to give the nodes engine's
-    results: lock-step runs (`run.mode = "sync"`) without a baseline. Async runs stay on the nodes
-    engine until the batched engine's tick approximation is held to it too (docs/DESIGN-NOTES.md)."""
+    results: lock-step runs (`run.mode = "sync"`) and the baselines (lock-step whatever the mode).
+    Async runs stay on the nodes engine until the batched engine's tick approximation is held to
+    it too (docs/DESIGN-NOTES.md)."""
     if config.run.engine == "nodes":
         return Simulation
-    if config.run.engine == "batched":
-        return BatchedSimulation  # it says why when it cannot
-    reason = unsupported(config) or ("async mode" if config.run.mode == "async" else None)
-    if reason is not None:
-        log.info("run.engine = auto: the nodes engine runs this config (the batched engine has no %s)", reason)
+    if config.run.engine == "auto" and config.run.mode == "async" and config.run.baseline == "none":
+        log.info("run.engine = auto: the nodes engine runs async configs")
         return Simulation
     return BatchedSimulation
 

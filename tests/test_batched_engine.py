@@ -18,7 +18,7 @@ from peer.data import partition
 from peer.genesis import Genesis
 from peer.trainer import Trainer
 from peer.workloads import build_workload
-from sim.batched.engine import BatchedSimulation, UnsupportedConfig
+from sim.batched.engine import BatchedSimulation
 from sim.batched.replicas import BatchedReplicaSender
 from sim.batched.stacked import build_stacked
 from sim.batched.training import BatchedTrainer
@@ -145,13 +145,29 @@ def test_async_runs_keep_the_output_contract(tmp_path):
 
 
 def test_auto_takes_batched_only_where_it_is_held_to_the_nodes_engine():
-    assert pick_engine(parse_config(_sync("fp16", "mean"))) is BatchedSimulation
     assert pick_engine(parse_config(_sync("topk", "mean"))) is BatchedSimulation
     assert pick_engine(parse_config(_sync("fp16", "mean", run={"mode": "async"}))) is Simulation
-    assert pick_engine(parse_config(_sync("fp16", "mean", run={"baseline": "fedavg"}))) is Simulation
-    with pytest.raises(UnsupportedConfig, match="fedavg"):
-        BatchedSimulation(parse_config(_sync("fp16", "mean", run={"engine": "batched", "baseline": "fedavg"})),
-                          progress=False)
+    assert pick_engine(parse_config(_sync("fp16", "mean", run={"mode": "async", "baseline": "fedavg"}))) \
+        is BatchedSimulation  # baselines are lock-step whatever the mode
+
+
+@pytest.mark.parametrize("baseline", ["fedavg", "isolated"])
+def test_baselines_agree_with_the_nodes_engine(tmp_path, baseline):
+    def config(engine):
+        return parse_config(_sync("fp16", "mean", run={"baseline": baseline, "engine": engine},
+                                  attack={"kind": "sign_flip"}))
+
+    summaries = {engine: run_experiment(config(engine), tmp_path / engine, progress=False)
+                 for engine in ("nodes", "batched")}
+    assert [s["engine"] for s in summaries.values()] == ["nodes", "batched"]
+    for key in ("final_honest_mean_accuracy", "final_honest_min_accuracy"):
+        assert abs(summaries["nodes"][key] - summaries["batched"][key]) <= 1e-3
+    rows = {engine: list(csv.DictReader((tmp_path / engine / "metrics.csv").read_text().splitlines()))
+            for engine in summaries}
+    assert len(rows["nodes"]) == len(rows["batched"]) == 8 * 4
+    for x, y in zip(rows["nodes"], rows["batched"], strict=True):
+        assert (x["time"], x["round"], x["peer"]) == (y["time"], y["round"], y["peer"])
+        assert abs(float(x["accuracy"]) - float(y["accuracy"])) <= 1e-3
 
 
 @pytest.mark.parametrize("codec_name", ["fp16", "topk", "topk+int8"])

@@ -65,15 +65,6 @@ from topology.live import LiveGraph
 log = logging.getLogger(__name__)
 
 
-class UnsupportedConfig(ValueError):
-    """A config the batched engine cannot run as the nodes engine would (`run.engine = "nodes"` can)."""
-
-
-def unsupported(config: SimConfig) -> str | None:
-    """Why the batched engine cannot run `config`, or None when it can."""
-    if config.run.baseline != "none":
-        return f"baseline {config.run.baseline!r} (baselines run on the nodes engine)"
-    return None
 
 
 @dataclass
@@ -104,9 +95,6 @@ class BatchedSimulation:
 
     def __init__(self, config: SimConfig, *, seed: int | None = None, progress: bool = True,
                  device: str | None = None) -> None:
-        reason = unsupported(config)
-        if reason is not None:
-            raise UnsupportedConfig(f"the batched engine cannot run {reason}; use run.engine = \"nodes\"")
         self.config = config
         self.seed = config.run.seed if seed is None else seed
         self.progress = progress
@@ -303,7 +291,8 @@ class BatchedSimulation:
         self.aggregate(self.trainer.vectors, inboxes, lambda p: len(self.live.neighbours(p)),
                        [p.round for p in self.peers])
 
-    def _train(self, rows: list[int]) -> None:
+    def train(self, rows: list[int]) -> None:
+        """Local steps for peers `rows`, timed (the baselines call it too)."""
         steps = self.config.genesis.training.local_steps
         if rows and steps:
             started = time.perf_counter()
@@ -349,7 +338,7 @@ class BatchedSimulation:
             round_start = self.now
             self._deliver(self.now)
             self._send_round(clones, starts)  # they do not train: they send at once, the leader's last model
-            self._train(self.trains)
+            self.train(self.trains)
             if step_seconds > 0 and k and self.trains:
                 self.now += max(k * step_seconds / self.peers[i].speed for i in self.trains)
             for step in range(c.genesis.training.gossip_steps):
@@ -469,7 +458,7 @@ class BatchedSimulation:
             self._send_round(again, self._starts)
             trained = [i for i, p in enumerate(self.peers) if p.online and p.phase == "train"
                        and p.until <= self.now + 1e-12]
-            self._train([i for i in trained if i in self._trains])
+            self.train([i for i in trained if i in self._trains])
             self._send_round(trained, self._starts)
 
 
