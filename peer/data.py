@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-PARTITIONERS = ("iid", "dirichlet", "pathological")
+PARTITIONERS = ("iid", "dirichlet", "pathological", "sampled")
 
 
 @dataclass(frozen=True)
@@ -38,19 +38,25 @@ def split(data: TensorData, fraction: float, seed: int) -> tuple[TensorData, Ten
 
 
 def partition(labels: np.ndarray, peers: int, scheme: str = "iid", *, alpha: float = 0.5,
-              classes_per_peer: int = 2, seed: int = 0) -> list[np.ndarray]:
+              classes_per_peer: int = 2, samples_per_peer: int = 16, seed: int = 0) -> list[np.ndarray]:
     """Indices for each peer.
 
     iid:          a shuffled equal split.
     dirichlet:    per class, shares across peers ~ Dirichlet(α) (Hsu et al. 2019); small α = strong skew.
     pathological: each peer holds `classes_per_peer` classes (McMahan et al. 2017), shards dealt round-robin.
+    sampled:      each peer draws `samples_per_peer` distinct samples on its own, so shards overlap:
+                  IID data for more peers than a small pool can split (10 000 digits peers).
     Every peer gets at least one sample.
     """
     if peers < 1:
         raise ValueError("need at least one peer")
-    if peers > len(labels):
-        raise ValueError(f"{peers} peers but only {len(labels)} samples")
     rng = np.random.default_rng(seed)
+    if scheme == "sampled":
+        if not 1 <= samples_per_peer <= len(labels):
+            raise ValueError(f"samples_per_peer must be in [1, {len(labels)}], got {samples_per_peer}")
+        return [np.sort(rng.choice(len(labels), samples_per_peer, replace=False)) for _ in range(peers)]
+    if peers > len(labels):
+        raise ValueError(f"{peers} peers but only {len(labels)} samples (partition = \"sampled\" lets shards overlap)")
     classes = np.unique(labels)
     if scheme == "iid":
         return [np.sort(p) for p in np.array_split(rng.permutation(len(labels)), peers)]

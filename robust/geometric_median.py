@@ -22,16 +22,23 @@ class GeometricMedian:
     def __call__(self, own: torch.Tensor, others: torch.Tensor, meta: Meta) -> torch.Tensor:
         if others.shape[0] == 0:
             return own
-        candidates = torch.cat([own[None], others])
-        weights = torch.ones(candidates.shape[0], dtype=candidates.dtype)
-        z = candidates.mean(dim=0)
-        objective = float("inf")
+        return self.combine(torch.cat([own[None], others]))
+
+    def combine(self, candidates: torch.Tensor) -> torch.Tensor:
+        """Over the candidates axis (-2) of `[..., m, d]`; each set stops on its own objective, so a
+        batch of sets gives what each set alone gives."""
+        batch = candidates.reshape(-1, *candidates.shape[-2:])
+        z = batch.mean(dim=1)
+        objective = torch.full((batch.shape[0],), float("inf"), dtype=torch.float64)
+        active = torch.ones(batch.shape[0], dtype=torch.bool)
         for _ in range(self.iterations):
-            distances = torch.linalg.vector_norm(candidates - z, dim=1)
-            new_objective = float((weights * distances).sum())
-            if objective - new_objective <= self.tol * max(new_objective, 1e-30):
+            distances = torch.linalg.vector_norm(batch - z[:, None], dim=2)
+            new_objective = distances.double().sum(dim=1)
+            active &= (objective - new_objective) > self.tol * new_objective.clamp(min=1e-30)
+            if not bool(active.any()):
                 break
-            objective = new_objective
-            beta = weights / distances.clamp(min=self.nu)
-            z = (beta @ candidates) / beta.sum()
-        return z
+            objective = torch.where(active, new_objective, objective)
+            beta = 1.0 / distances.clamp(min=self.nu)
+            step = (beta[:, :, None] * batch).sum(dim=1) / beta.sum(dim=1, keepdim=True)  # same sums for any G
+            z = torch.where(active[:, None].to(z.device), step, z)
+        return z.reshape(*candidates.shape[:-2], candidates.shape[-1])

@@ -46,6 +46,27 @@ class MultiKrum:
         return mix_with_own(own, float(weights[0]), others, torch.from_numpy(weights[1:]))  # no gather
 
 
+    def combine(self, candidates: torch.Tensor) -> torch.Tensor:
+        """Over the candidates axis (-2) of `[..., m, d]` (the first is the own model): the scores of
+        every set from one batched Gram product of the sets centred on their first candidate."""
+        batch = candidates.reshape(-1, *candidates.shape[-2:])
+        count = batch.shape[1]
+        if count == 1:
+            return candidates[..., 0, :]
+        diffs = batch - batch[:, :1]
+        products = (diffs @ diffs.transpose(1, 2)).double()
+        products = (products + products.transpose(1, 2)) / 2  # exact ties break by index, as in `krum_scores`
+        norms = products.diagonal(dim1=1, dim2=2)
+        distances = (norms[:, :, None] + norms[:, None, :] - 2 * products).clamp_(min=0)
+        distances.diagonal(dim1=1, dim2=2).fill_(float("inf"))
+        k = min(max(1, count - self.f - 2), count - 1)
+        scores = distances.topk(k, dim=2, largest=False).values.sum(dim=2)
+        m = min(self.m if self.m is not None else max(1, count - self.f), count)
+        chosen = scores.argsort(dim=1, stable=True)[:, :m]  # ties go to the earlier candidate, own first
+        picked = batch.gather(1, chosen[:, :, None].expand(-1, -1, batch.shape[2]).to(batch.device))
+        return picked.mean(dim=1).reshape(*candidates.shape[:-2], candidates.shape[-1])
+
+
 class Krum(MultiKrum):
     def __init__(self, f: int = 1) -> None:
         super().__init__(f=f, m=1)

@@ -19,6 +19,7 @@ def distances_around(own: torch.Tensor, others: torch.Tensor) -> np.ndarray:
     """Squared distances among the candidates [own] + others, centred on `own` without stacking them:
     one subtraction pass and one Gram matrix of the differences (own's difference is zero)."""
     products = centred_gram(own, others).double().numpy()
+    products = (products + products.T) / 2  # exactly symmetric: d(i, j) == d(j, i), so ties are exact
     norms = np.diag(products)
     out = np.zeros((len(norms) + 1, len(norms) + 1))
     out[0, 1:] = out[1:, 0] = norms

@@ -41,9 +41,10 @@ class RunSection:
 @dataclass(frozen=True)
 class PeersSection:
     count: int = 16
-    partition: str = "iid"         # iid | dirichlet | pathological
+    partition: str = "iid"         # iid | dirichlet | pathological | sampled (overlapping IID shards)
     alpha: float = 0.5
     classes_per_peer: int = 2
+    samples_per_peer: int = 16     # sampled: each peer's shard
     speed_min: float = 1.0         # relative compute speed drawn uniformly from [speed_min, speed_max]
     speed_max: float = 1.0
     step_seconds: float = 0.05     # virtual seconds per local step at speed 1
@@ -101,7 +102,7 @@ _CHOICES = {
     ("run", "mode"): ("async", "sync"),
     ("run", "baseline"): ("none", "fedavg", "isolated"),
     ("run", "engine"): ("auto", "batched", "nodes"),
-    ("peers", "partition"): ("iid", "dirichlet", "pathological"),
+    ("peers", "partition"): ("iid", "dirichlet", "pathological", "sampled"),
     ("peers", "init"): ("shared", "own"),
     ("topology", "graph"): ("ring", "torus", "complete", "star", "regular", "erdos_renyi", "watts_strogatz",
                             "barabasi_albert", "exponential", "file"),
@@ -113,6 +114,7 @@ _CHOICES = {
 _RANGES = {
     ("run", "duration"): (1e-3, None), ("run", "rounds"): (1, None), ("run", "eval_every"): (1e-3, None),
     ("peers", "count"): (1, 100_000), ("peers", "alpha"): (1e-6, None), ("peers", "classes_per_peer"): (1, None),
+    ("peers", "samples_per_peer"): (1, None),
     ("peers", "speed_min"): (1e-3, None), ("peers", "speed_max"): (1e-3, None), ("peers", "step_seconds"): (0, None),
     ("topology", "degree"): (1, None), ("link", "latency"): (0, None), ("link", "jitter"): (0, None),
     ("link", "bandwidth"): (1, None), ("link", "loss"): (0, 1), ("churn", "fraction"): (0, 1),

@@ -59,6 +59,13 @@ def derive_seed(seed: int, *parts: object) -> int:
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
 
+def peer_shares(config: SimConfig, labels: np.ndarray, seed: int) -> list[np.ndarray]:
+    """Each peer's indices into the training pool (both engines split it here, from the same seed)."""
+    p = config.peers
+    return partition(labels, p.count, p.partition, alpha=p.alpha, classes_per_peer=p.classes_per_peer,
+                     samples_per_peer=p.samples_per_peer, seed=derive_seed(seed, "partition"))
+
+
 def simulation_graph(config: SimConfig, seed: int) -> graphs.Graph:
     """The base topology of a run (both engines build it here, from the same seed)."""
     t, n = config.topology, config.peers.count
@@ -175,8 +182,7 @@ class Simulation:
     def _build_peers(self) -> list[SimPeer]:
         c = self.config
         n = c.peers.count
-        shares = partition(self.workload.train.labels.numpy(), n, c.peers.partition, alpha=c.peers.alpha,
-                           classes_per_peer=c.peers.classes_per_peer, seed=derive_seed(self.seed, "partition"))
+        shares = peer_shares(c, self.workload.train.labels.numpy(), self.seed)
         settings = NodeSettings(step_seconds=c.peers.step_seconds, **(LOCK_STEP_WINDOW if c.run.mode == "sync" else {}))
         adversary = Adversary()
         speeds = self.rng.uniform(c.peers.speed_min, c.peers.speed_max, size=n)

@@ -50,6 +50,8 @@ SYBIL_FLIP = {"kind": "label_flip", "fraction": 0.25, "sybil": True}  # one pois
     ("fp16", "foolsgold", {}), ("topk", "mean", {}), ("topk+int8", "median", {}),  # per-neighbour replicas
     ("fp32", "metropolis", {"topology": IRREGULAR}),  # the node learns its neighbours' degrees from their updates
     ("fp16", "mean", {"attack": SYBIL_FLIP}),  # clones send before training: what the leader last sent
+    ("fp16", "krum", {}), ("fp16", "multikrum", {}), ("fp16", "centered_clipping", {}),  # batched Gram, clipping
+    ("fp16", "geometric_median", {}),
 ])
 def test_lock_step_runs_agree_with_the_nodes_engine(codec, rule, sections):
     config = parse_config(_sync(codec, rule, **sections))
@@ -57,7 +59,9 @@ def test_lock_step_runs_agree_with_the_nodes_engine(codec, rule, sections):
     a, b = nodes.run(), batched.run()
     reference = torch.stack([p.node.adapter.get_vector() for p in nodes.peers])
     relative = (reference - batched.trainer.vectors).norm(dim=1) / reference.norm(dim=1)
-    assert float(relative.max()) < 1e-4
+    # Weiszfeld near a candidate divides by a distance close to ν: training's last-bit differences
+    # grow to 6e-5..1.3e-4 in six rounds (measured), so the geometric median gets a wider bound
+    assert float(relative.max()) < (5e-4 if rule == "geometric_median" else 1e-4)
     rows_a, rows_b = nodes.metrics.rows, batched.metrics.rows
     assert len(rows_a) == len(rows_b) == 8 * 4
     for x, y in zip(rows_a, rows_b, strict=True):

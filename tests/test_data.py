@@ -25,8 +25,18 @@ def test_skew():
     assert all(len(np.unique(LABELS[p])) <= 2 for p in patho)
 
 
+def test_sampled_shards_overlap_and_serve_more_peers_than_samples():
+    parts = partition(LABELS, 2000, "sampled", samples_per_peer=16, seed=3)
+    assert len(parts) == 2000 and all(len(p) == len(set(p.tolist())) == 16 for p in parts)
+    assert len(set(np.concatenate(parts).tolist())) == len(LABELS)  # 32 000 draws from 500 reach them all
+    again = partition(LABELS, 2000, "sampled", samples_per_peer=16, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip(parts, again, strict=True))
+    with pytest.raises(ValueError, match="samples_per_peer"):
+        partition(LABELS, 2, "sampled", samples_per_peer=501)
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="unknown partitioner"):
         partition(LABELS, 2, "zipf")
-    with pytest.raises(ValueError, match="only 500 samples"):
+    with pytest.raises(ValueError, match=r"only 500 samples.*sampled"):
         partition(LABELS, 501)

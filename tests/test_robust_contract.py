@@ -82,3 +82,21 @@ def test_unknown_rule_and_bad_parameters_are_clear():
         make("krum", q=1)
     with pytest.raises(ValueError, match="f must be"):
         make("trimmed_mean", f=-1)
+
+
+BATCHED = sorted(name for name in set(RULES) - STATEFUL if hasattr(make(name), "combine"))
+
+
+def test_the_rules_the_batched_engine_groups_have_a_batched_form():
+    assert {"mean", "median", "trimmed_mean", "centered_clipping", "geometric_median", "krum", "multikrum"} \
+        <= set(BATCHED)
+
+
+@pytest.mark.parametrize("name", BATCHED)
+@given(sets=st.integers(1, 4), n=st.integers(0, 8), d=st.integers(1, 12), seed=st.integers(0, 2**31 - 1))
+def test_a_batch_of_sets_gives_what_each_set_gives_alone(name, sets, n, d, seed):
+    """`combine` over [G, m, d] is what the batched engine runs for G receivers at once."""
+    candidates = torch.randn(sets, n + 1, d, generator=torch.Generator().manual_seed(seed)) * 10
+    rule = make(name)
+    alone = torch.stack([rule(c[0], c[1:], Meta()) for c in candidates])
+    assert torch.allclose(rule.combine(candidates), alone, rtol=1e-5, atol=1e-5)

@@ -1,11 +1,12 @@
 """Every receiver's aggregation in one pass, with the rules of `robust/` themselves.
 
 Receivers are grouped by how many updates they hold. Rules with a batched form
-(`combine(candidates[..., m, d])`: mean, median, trimmed mean, centered clipping) run once per
-group on `[G, k + 1, d]`; Metropolis–Hastings runs per group with the degrees the updates carry,
-as in a node. Every other rule (Krum, Multi-Krum, geometric median, variance correction, and the
-stateful FoolsGold and SybilWall, one instance per peer) is called peer by peer, exactly as a
-`PeerNode` calls it. As in the node, a result that is not finite is refused and the own model kept.
+(`combine(candidates[..., m, d])`: mean, median, trimmed mean, centered clipping, geometric
+median, Krum and Multi-Krum from one batched Gram product) run once per group on
+`[G, k + 1, d]`; Metropolis–Hastings runs per group with the degrees the updates carry, as in a
+node. Every other rule (variance correction, and the stateful FoolsGold and SybilWall, one
+instance per peer) is called peer by peer, exactly as a `PeerNode` calls it. As in the node, a
+result that is not finite is refused and the own model kept.
 """
 
 from __future__ import annotations

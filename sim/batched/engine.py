@@ -31,7 +31,6 @@ from gossip.errors import DecodeError
 from gossip.identity import Identity
 from gossip.payloads import HistoryRecord
 from gossip.replicas import ReplicaReceiver
-from peer.data import partition
 from peer.device import pick_device
 from peer.settings import NodeSettings
 from peer.workloads import Workload, build_workload
@@ -53,6 +52,7 @@ from sim.runner import (
     data_boost,
     derive_seed,
     model_attack,
+    peer_shares,
     pick_adversaries,
     progress_bar,
     simulation_graph,
@@ -115,8 +115,7 @@ class BatchedSimulation:
                                      **(LOCK_STEP_WINDOW if c.run.mode == "sync" else {}))
         speeds = self.rng.uniform(c.peers.speed_min, c.peers.speed_max, size=n)
         self.peers = [_Peer(i not in self.adversarial, float(speeds[i])) for i in range(n)]
-        shares = partition(self.workload.train.labels.numpy(), n, c.peers.partition, alpha=c.peers.alpha,
-                           classes_per_peer=c.peers.classes_per_peer, seed=derive_seed(self.seed, "partition"))
+        shares = peer_shares(c, self.workload.train.labels.numpy(), self.seed)
         self.stacked = build_stacked(self.workload.build_base(), g, self.device)
         self.spec = self.stacked.spec
         transforms = {i: self.data_attack for i in self.adversarial} if self.data_attack is not None else {}

@@ -23,6 +23,7 @@ from sim.batched.optim import StackedOptimizer, clip_rows, row_norms
 from sim.batched.stacked import StackedModel
 
 EVAL_ROWS = 16 * EVAL_BATCH  # inputs per evaluation pass (peers × test samples): the best of 2k-40k on 2 cores
+PASS_BYTES = 1 << 29  # activations one pass may hold (training and evaluation): 512 MiB
 
 
 def _logits(model: nn.Module, features: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -54,6 +55,9 @@ class BatchedTrainer:
         self.local_steps = [0] * n
         self.autocast = autocast_dtype(device)
         self.shared_inputs = self._shares_inputs()
+        per_sample = self._activation_bytes()
+        self.pass_samples = max(1, PASS_BYTES // per_sample)  # 256 k digits samples, ~30 MiniLM sentences
+        self.eval_rows = max(1, min(EVAL_ROWS, self.pass_samples))
 
     # batches -----------------------------------------------------------------------------------
     def _batch(self, rows: list[int]) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
@@ -96,9 +100,36 @@ class BatchedTrainer:
         (grad,) = torch.autograd.grad(per_peer.sum(), leaf)
         return per_peer.detach(), grad
 
+    def _activation_bytes(self) -> int:
+        """Bytes autograd keeps per training sample (activations), measured: what two more samples of
+        one peer add to a forward pass (the frozen weights it also keeps do not grow with the batch)."""
+        if len(self.pool) < 4:
+            return 1
+        kept = []
+        for m in (2, 4):
+            total = 0
+
+            def count(tensor: torch.Tensor) -> torch.Tensor:
+                nonlocal total
+                total += tensor.numel() * tensor.element_size()
+                return tensor
+
+            features = {k: v[:m] for k, v in self.pool.features.items()}
+            leaf = self.stacked.initial.to(self.device)[None].requires_grad_(True)
+            with torch.autograd.graph.saved_tensors_hooks(count, lambda t: t), self.stacked.rows(leaf):
+                _logits(self.stacked.model, features)
+            kept.append(total)
+        return max(1, (kept[1] - kept[0]) // 2)
+
     # training ----------------------------------------------------------------------------------
     def train_steps(self, rows: list[int], steps: int) -> torch.Tensor:
-        """`steps` local steps (SAM steps when sam_rho > 0) for peers `rows`; their mean losses ([k])."""
+        """`steps` local steps (SAM steps when sam_rho > 0) for peers `rows`; their mean losses ([k]).
+        Peers train in passes of at most `pass_samples` samples: each peer's steps depend on its own
+        rows and generator only, so how they are split does not change the result."""
+        peers = max(1, self.pass_samples // self.training.batch_size)
+        return torch.cat([self._train_pass(rows[i:i + peers], steps) for i in range(0, len(rows), peers)])
+
+    def _train_pass(self, rows: list[int], steps: int) -> torch.Tensor:
         self.stacked.model.train()
         index = torch.tensor(rows, dtype=torch.long, device=self.device)
         params = self.vectors[index]
@@ -166,8 +197,8 @@ class BatchedTrainer:
     def _over(self, rows: list[int], data: TensorData, reduce) -> torch.Tensor:
         """`reduce(logits [k', m, C], labels [m])` over blocks of peers and samples, joined on the sample axis."""
         self.stacked.model.eval()
-        samples = max(1, min(len(data), EVAL_ROWS))
-        peers_per_block = max(1, EVAL_ROWS // samples)
+        samples = max(1, min(len(data), self.eval_rows))
+        peers_per_block = max(1, self.eval_rows // samples)
         out = []
         for first in range(0, len(rows), peers_per_block):
             block = torch.tensor(rows[first:first + peers_per_block], dtype=torch.long, device=self.device)
