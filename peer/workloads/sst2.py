@@ -34,6 +34,7 @@ def resolve_model(base: str) -> str:
 
 def build(genesis: Genesis, data_path: str | Path | None = None) -> Workload:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
 
     if data_path is None:
         raise WorkloadError("the sst2 workload needs --data DIR with train.tsv and dev.tsv (GLUE SST-2)")
@@ -46,11 +47,21 @@ def build(genesis: Genesis, data_path: str | Path | None = None) -> Workload:
     train = encode(tokenizer, *read_tsv(Path(data_path) / "train.tsv", limit=TRAIN_LIMIT))
     test = encode(tokenizer, *read_tsv(Path(data_path) / "dev.tsv"))
     seed = genesis.network.seed % (2**31)
-    weights = seeded_init(seed, lambda: AutoModelForSequenceClassification.from_pretrained(
-        source, num_labels=2, local_files_only=True)).state_dict()
+
+    def pretrained() -> nn.Module:
+        # the classifier head is missing from the checkpoint by design (it is seeded here); the
+        # load report transformers prints about it, three times a run, would only alarm
+        previous = transformers_logging.get_verbosity()
+        transformers_logging.set_verbosity_error()
+        try:
+            return AutoModelForSequenceClassification.from_pretrained(source, num_labels=2, local_files_only=True)
+        finally:
+            transformers_logging.set_verbosity(previous)
+
+    weights = seeded_init(seed, pretrained).state_dict()
 
     def build_base() -> nn.Module:
-        model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=2, local_files_only=True)
+        model = pretrained()
         model.load_state_dict(weights)
         return model
 

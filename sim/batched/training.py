@@ -23,7 +23,7 @@ from sim.batched.optim import StackedOptimizer, clip_rows, row_norms
 from sim.batched.stacked import StackedModel
 
 EVAL_ROWS = 16 * EVAL_BATCH  # inputs per evaluation pass (peers × test samples): the best of 2k-40k on 2 cores
-PASS_BYTES = 1 << 29  # activations one pass may hold (training and evaluation): 512 MiB
+PASS_BYTES = 1 << 27  # activations one pass may hold: 128 MiB (161 k digits samples, 22 MiniLM sentences)
 
 
 def _logits(model: nn.Module, features: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -56,7 +56,7 @@ class BatchedTrainer:
         self.autocast = autocast_dtype(device)
         self.shared_inputs = self._shares_inputs()
         per_sample = self._activation_bytes()
-        self.pass_samples = max(1, PASS_BYTES // per_sample)  # 256 k digits samples, ~30 MiniLM sentences
+        self.pass_samples = max(1, PASS_BYTES // per_sample)
         self.eval_rows = max(1, min(EVAL_ROWS, self.pass_samples))
 
     # batches -----------------------------------------------------------------------------------
