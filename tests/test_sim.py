@@ -89,7 +89,8 @@ def test_churn_attack_and_sync_modes_run(tmp_path):
 
 
 @pytest.mark.parametrize(("raw", "message"), [
-    ({"peers": {"partition": "zipf"}}, "peers.partition: 'zipf' is not one of ['iid', 'dirichlet', 'pathological']"),
+    ({"peers": {"partition": "zipf"}},
+     "peers.partition: 'zipf' is not one of ['iid', 'dirichlet', 'pathological', 'sampled']"),
     ({"topology": {"graph": "mesh"}}, "topology.graph: 'mesh' is not one of"),
     ({"genesis": {"aggregation": {"rule": "avg"}}}, "aggregation.rule: 'avg' is not one of"),
     ({"run": {"mode": "sync"}, "churn": {"kind": "mass"}}, "cannot have churn"),
