@@ -12,37 +12,33 @@ short dev.tsv keeps the evaluation of 256 peers on CPU to minutes).
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import time
+from pathlib import Path
 
+from bench.batched import workload
 from sim.batched.engine import BatchedSimulation
-from sim.config import parse_config
+from sim.config import SimConfig, load_config, parse_config
 
 GB = 1 << 30
+MINILM_EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sst2-minilm.toml"
 
 
-def digits(peers: int, rounds: int) -> dict:
-    return {
-        "run": {"name": "scale-digits", "seed": 1, "mode": "sync", "rounds": rounds, "eval_every": rounds},
-        "peers": {"count": peers, "partition": "sampled", "samples_per_peer": 16, "step_seconds": 0.0},
-        "topology": {"graph": "regular", "degree": 4},
-        "genesis": {"training": {"optimizer": "sgd", "lr": 0.05, "local_steps": 1, "batch_size": 16},
-                    "gossip": {"codec": "fp16"}, "aggregation": {"rule": "mean"}},
-    }
+def digits(peers: int, rounds: int) -> SimConfig:
+    """The workload of `bench.batched` with overlapping shards (the pool has 1 294 samples)."""
+    raw = workload(rounds, rounds)
+    raw["run"]["name"] = "scale-digits"
+    raw["peers"].update(count=peers, partition="sampled", samples_per_peer=16)
+    return parse_config(raw)
 
 
-def minilm(peers: int, rounds: int, data: str) -> dict:
-    return {
-        "run": {"name": "scale-minilm", "seed": 1, "mode": "sync", "rounds": rounds, "eval_every": rounds,
-                "data": data},
-        "peers": {"count": peers, "partition": "iid", "step_seconds": 0.5},
-        "topology": {"graph": "regular", "degree": 3},
-        "genesis": {"model": {"workload": "sst2", "base": "minilm"},
-                    "adapter": {"scheme": "ffa", "rank": 8, "alpha": 16.0, "target_modules": ["query", "value"],
-                                "modules_to_save": ["classifier"]},
-                    "aggregation": {"rule": "mean"},
-                    "training": {"local_steps": 1, "batch_size": 16, "lr": 0.001}},
-    }
+def minilm(peers: int, rounds: int, data: str) -> SimConfig:
+    """`examples/sst2-minilm.toml` in lock-step with one local step."""
+    return load_config(MINILM_EXAMPLE, [
+        "run.name=\"scale-minilm\"", "run.mode=\"sync\"", f"run.rounds={rounds}", f"run.eval_every={rounds}",
+        f"run.data={json.dumps(str(Path(data).resolve()))}", f"peers.count={peers}",
+        "genesis.training.local_steps=1"])
 
 
 def main() -> None:
@@ -53,11 +49,11 @@ def main() -> None:
     parser.add_argument("--data", default="../shared/data/sst2")
     args = parser.parse_args()
     if args.case == "digits":
-        raw = digits(args.peers or 10_000, args.rounds or 10)
+        config = digits(args.peers or 10_000, args.rounds or 10)
     else:
-        raw = minilm(args.peers or 256, args.rounds or 2, args.data)
+        config = minilm(args.peers or 256, args.rounds or 2, args.data)
     started = time.perf_counter()
-    sim = BatchedSimulation(parse_config(raw), progress=True)
+    sim = BatchedSimulation(config, progress=True)
     built = time.perf_counter() - started
     summary = sim.run()
     wall = time.perf_counter() - started

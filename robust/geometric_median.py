@@ -29,8 +29,8 @@ class GeometricMedian:
         batch of sets gives what each set alone gives."""
         batch = candidates.reshape(-1, *candidates.shape[-2:])
         z = batch.mean(dim=1)
-        objective = torch.full((batch.shape[0],), float("inf"), dtype=torch.float64)
-        active = torch.ones(batch.shape[0], dtype=torch.bool)
+        objective = torch.full((batch.shape[0],), float("inf"), dtype=torch.float64, device=batch.device)
+        active = torch.ones(batch.shape[0], dtype=torch.bool, device=batch.device)
         for _ in range(self.iterations):
             distances = torch.linalg.vector_norm(batch - z[:, None], dim=2)
             new_objective = distances.double().sum(dim=1)
@@ -40,5 +40,5 @@ class GeometricMedian:
             objective = torch.where(active, new_objective, objective)
             beta = 1.0 / distances.clamp(min=self.nu)
             step = (beta[:, :, None] * batch).sum(dim=1) / beta.sum(dim=1, keepdim=True)  # same sums for any G
-            z = torch.where(active[:, None].to(z.device), step, z)
+            z = torch.where(active[:, None], step, z)
         return z.reshape(*candidates.shape[:-2], candidates.shape[-1])

@@ -63,7 +63,7 @@ class MultiKrum:
         scores = distances.topk(k, dim=2, largest=False).values.sum(dim=2)
         m = min(self.m if self.m is not None else max(1, count - self.f), count)
         chosen = scores.argsort(dim=1, stable=True)[:, :m]  # ties go to the earlier candidate, own first
-        picked = batch.gather(1, chosen[:, :, None].expand(-1, -1, batch.shape[2]).to(batch.device))
+        picked = batch.gather(1, chosen[:, :, None].expand(-1, -1, batch.shape[2]))
         return picked.mean(dim=1).reshape(*candidates.shape[:-2], candidates.shape[-1])
 
 
