@@ -13,7 +13,7 @@ $(STAMP):
 	$(BIN)/python -m pip install -q --upgrade pip
 	# the CPU wheel; an unpinned torch would pull gigabytes of CUDA packages
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,ray]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 

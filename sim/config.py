@@ -205,29 +205,40 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
     if "=" not in assignment:
         raise ConfigError(f"--set {assignment!r}: expected section.key=value")
     path, text = assignment.split("=", 1)
-    keys = path.strip().split(".")
-    if len(keys) < 2 or not all(keys):
-        raise ConfigError(f"--set {assignment!r}: expected section.key=value")
     try:
         value = tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         value = text
+    set_value(raw, path.strip(), value, where=f"--set {assignment!r}")
+
+
+def set_value(raw: dict[str, Any], path: str, value: Any, *, where: str) -> None:
+    """Set the dotted `path` (`section.key`, `genesis.section.key`) of a raw config table to an
+    already parsed value; `where` names the source in errors (a --set, a sweep axis)."""
+    keys = path.split(".")
+    if len(keys) < 2 or not all(keys):
+        raise ConfigError(f"{where}: expected section.key, got {path!r}")
     table = raw
     for key in keys[:-1]:
         table = table.setdefault(key, {})
         if not isinstance(table, dict):
-            raise ConfigError(f"--set {assignment!r}: {key} is not a table")
+            raise ConfigError(f"{where}: {key} is not a table")
     table[keys[-1]] = value
+
+
+def read_toml(path: Path, what: str = "config") -> dict[str, Any]:
+    """A TOML file as a table, with one-line errors for a missing or malformed file."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> SimConfig:
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    raw = read_toml(path)
     for assignment in overrides:
         apply_override(raw, assignment)
     try:
