@@ -15,6 +15,7 @@ import pytest
 
 from peer.cli.main import main
 from sim.config import ConfigError
+from sim.sweep.plot import plot_sweep, series
 from sim.sweep.spec import load_sweep
 
 BASE = """
@@ -76,6 +77,26 @@ def test_a_cell_key_changes_with_any_resolved_value_but_not_with_the_name(tmp_pa
     assert not {c.key for c in longer} & {c.key for c in keys}
 
 
+def test_a_zipped_plot_axis_keeps_cells_that_share_one_value_apart(tmp_path):
+    sweep = load_sweep(_write(tmp_path, 'base = "base.toml"\nseeds = [1, 2]\n'
+                                        '[grid]\n"genesis.aggregation.rule" = ["mean", "median"]\n'
+                                        '[zip]\n"attack.kind" = ["none", "sign_flip", "sign_flip"]\n'
+                                        '"attack.fraction" = [0.25, 0.25, 0.34]\n'
+                                        '[plot]\nx = "attack.kind"\nlines = "genesis.aggregation.rule"\n'))
+    assert sweep.moving_with("attack.kind") == ("attack.kind", "attack.fraction")
+    rows = [{**dict(c.values), "status": "done", "final_honest_mean_accuracy": 0.5 + 0.1 * c.seed
+             + (0.2 if c.values[2][1] == 0.34 else 0.0)} for c in sweep.cells]
+    data = series(sweep, rows)
+    assert data.x_label == "attack.kind / attack.fraction"
+    assert data.ticks == ["none / 0.25", "sign_flip / 0.25", "sign_flip / 0.34"]
+    assert data.numeric is None
+    assert list(data.lines) == ["genesis.aggregation.rule = mean", "genesis.aggregation.rule = median"]
+    index, mean, std = zip(*data.lines["genesis.aggregation.rule = mean"], strict=True)
+    assert index == (0, 1, 2)
+    assert mean == pytest.approx((0.65, 0.65, 0.85)) and std == pytest.approx((0.0707107,) * 3)
+    assert plot_sweep(sweep, rows, tmp_path).stat().st_size > 0
+
+
 @pytest.mark.parametrize(("sweep", "message"), [
     ("typo = 1\n" + GRID, r"unknown key\(s\) \['typo'\]"),
     ('base = "base.toml"\n[grid]\n"run.durtion" = [1.0]\n', r"\[run\]: unknown key\(s\) \['durtion'\]"),
@@ -92,6 +113,8 @@ def test_a_cell_key_changes_with_any_resolved_value_but_not_with_the_name(tmp_pa
     ('base = "base.toml"\n[grid]\n"run.seed" = [1, 2]\n', "use seeds"),
     (GRID + '[plot]\nx = "peers.count"\n', "not a swept key"),
     (GRID + '[plot]\ny = "loss"\n', "plot.y"),
+    ('base = "base.toml"\n[zip]\n"peers.count" = [4, 5]\n"topology.degree" = [2, 3]\n'
+     '[plot]\nx = "peers.count"\nlines = "topology.degree"\n', "move apart"),
 ])
 def test_bad_sweep_files_get_one_line_errors(tmp_path, capsys, sweep, message):
     path = _write(tmp_path, sweep)
@@ -149,6 +172,7 @@ def test_a_rerun_skips_finished_cells(pool_run):
     assert {p: p.stat().st_mtime_ns for p in (out / "cells").glob("*/summary.json")} == before
 
 
+@pytest.mark.timeout(900)  # Ray starts its own processes: 20 s here when idle, minutes on a loaded machine
 def test_ray_local_mode_gives_the_pool_numbers(pool_run, tmp_path):
     pytest.importorskip("ray", reason="the ray extra is not installed")
     path, out, _ = pool_run

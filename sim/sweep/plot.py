@@ -4,6 +4,7 @@ mean ± std over seeds (matplotlib, headless)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,40 +17,65 @@ from sim.sweep.spec import Sweep, format_value
 from sim.sweep.table import FIGURES, spread
 
 
-def plot_sweep(sweep: Sweep, rows: Sequence[dict[str, Any]], out: Path) -> Path | None:
-    """None when there is nothing to draw (no swept key, or no finished cell)."""
+@dataclass(frozen=True)
+class Series:
+    """What the plot draws: x tick labels (or numbers), and per line its points (x index, mean, std)."""
+
+    x_label: str
+    ticks: list[str]
+    numeric: list[float] | None          # the x values when the axis is one numeric key
+    lines: dict[str, list[tuple[int, float, float]]]
+
+
+def series(sweep: Sweep, rows: Sequence[dict[str, Any]]) -> Series | None:
+    """The plot's data: finished rows grouped by x and line and reduced to mean ± std. A key in
+    [zip] is plotted with the keys that move with it, so two zipped cells that share one value
+    (label_flip plain and boosted) stay two points. None when there is nothing to draw."""
     x_key, line_key, y_key = sweep.plot.get("x"), sweep.plot.get("lines"), sweep.plot["y"]
     done = [r for r in rows if r["status"] == "done" and r[y_key] is not None]
     if x_key is None or not done:
         return None
-    xs = _unique(r[x_key] for r in rows)
-    numeric = all(isinstance(x, int | float) and not isinstance(x, bool) for x in xs)
-    position = {repr(x): (float(x) if numeric else i) for i, x in enumerate(xs)}
-    lines = _unique(r[line_key] for r in rows) if line_key else [None]
+    x_keys = sweep.moving_with(x_key)
+    line_keys = sweep.moving_with(line_key) if line_key else ()
+    xs = _unique(_point(r, x_keys) for r in rows)
+    lines: dict[str, list[tuple[int, float, float]]] = {}
+    for line in _unique(_point(r, line_keys) for r in rows):
+        points = []
+        for i, x in enumerate(xs):
+            s = spread([r[y_key] for r in done
+                        if repr(_point(r, x_keys)) == repr(x) and repr(_point(r, line_keys)) == repr(line)])
+            if s is not None:
+                points.append((i, s.mean, s.std))
+        if points:
+            lines[f"{' / '.join(line_keys)} = {_label(line)}" if line_keys else ""] = points
+    numeric = len(x_keys) == 1 and all(isinstance(x, int | float) and not isinstance(x, bool) for (x,) in xs)
+    return Series(" / ".join(x_keys), [_label(x) for x in xs], [float(x) for (x,) in xs] if numeric else None,
+                  lines)
+
+
+def plot_sweep(sweep: Sweep, rows: Sequence[dict[str, Any]], out: Path) -> Path | None:
+    data = series(sweep, rows)
+    if data is None:
+        return None
+    y_key = sweep.plot["y"]
     figure = FIGURES[y_key]
     fig, ax = plt.subplots(figsize=(8, 5))
     colors = plt.get_cmap("tab10")
-    for i, line in enumerate(lines):
-        points = []
-        for x in xs:
-            s = spread([r[y_key] for r in done if repr(r[x_key]) == repr(x)
-                        and (line_key is None or repr(r[line_key]) == repr(line))])
-            if s is not None:
-                points.append((position[repr(x)], s.mean * figure.scale, s.std * figure.scale))
-        if not points:
-            continue
-        px, mean, std = zip(*points, strict=True)
-        label = f"{line_key} = {format_value(line)}" if line_key else None
-        ax.plot(px, mean, marker="o", color=colors(i % 10), label=label)
-        ax.fill_between(px, [m - s for m, s in zip(mean, std, strict=True)],
-                        [m + s for m, s in zip(mean, std, strict=True)], color=colors(i % 10), alpha=0.18)
-    if not numeric:
-        ax.set_xticks(range(len(xs)), [format_value(x) for x in xs], rotation=20 if len(xs) > 4 else 0)
-    ax.set(xlabel=x_key, ylabel=figure.label + figure.unit,
+    for i, (label, points) in enumerate(data.lines.items()):
+        index, mean, std = zip(*points, strict=True)
+        px = [data.numeric[j] for j in index] if data.numeric else list(index)
+        low = [(m - s) * figure.scale for m, s in zip(mean, std, strict=True)]
+        high = [(m + s) * figure.scale for m, s in zip(mean, std, strict=True)]
+        ax.errorbar(px, [m * figure.scale for m in mean], yerr=[s * figure.scale for s in std], marker="o",
+                    capsize=4, color=colors(i % 10), label=label or None)
+        ax.fill_between(px, low, high, color=colors(i % 10), alpha=0.18)  # the band between points
+    if data.numeric is None:
+        ax.set_xticks(range(len(data.ticks)), data.ticks, rotation=20 if len(data.ticks) > 4 else 0)
+    ax.set(xlabel=data.x_label, ylabel=figure.label + figure.unit,
            title=f"{sweep.name}: mean ± std over seeds {list(sweep.seeds)}")
     if y_key.endswith("accuracy") or y_key == "attack_success_rate":
         ax.set_ylim(0, 1)
-    if line_key:
+    if any(data.lines):
         ax.legend(loc="best", fontsize="small")
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -57,6 +83,16 @@ def plot_sweep(sweep: Sweep, rows: Sequence[dict[str, Any]], out: Path) -> Path 
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _point(row: dict[str, Any], keys: tuple[str, ...]) -> tuple[Any, ...]:
+    """Where a row sits along an axis: its values of the keys that move together (compared by
+    repr, since values may be tables and 1 == 1.0 == True)."""
+    return tuple(row[k] for k in keys)
+
+
+def _label(point: tuple[Any, ...]) -> str:
+    return " / ".join(format_value(v) for v in point)
 
 
 def _unique(values: Any) -> list[Any]:

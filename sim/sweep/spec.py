@@ -56,8 +56,14 @@ class Sweep:
     seeds: tuple[int, ...]
     fixed: tuple[tuple[str, Any], ...]
     axes: tuple[str, ...]                # swept keys: grid keys, then zip keys
+    zipped: tuple[str, ...]              # the [zip] keys, which move together
     cells: tuple[Cell, ...]
     plot: dict[str, str]
+
+    def moving_with(self, key: str) -> tuple[str, ...]:
+        """The swept keys whose values move with `key`: its [zip] group, or itself alone. A plot
+        axis must tell cells apart by all of them (two zipped attacks can share a kind)."""
+        return self.zipped if key in self.zipped else (key,)
 
     def assignments(self, cell: Cell) -> tuple[tuple[str, Any], ...]:
         """Everything a worker applies to the base config to rebuild this cell."""
@@ -158,7 +164,7 @@ def _parse(raw: dict[str, Any], path: Path) -> Sweep:
     if not isinstance(name, str) or not name:
         raise ConfigError(f"name: expected a string, got {name!r}")
     return Sweep(name=name, path=path, base=base, seeds=seeds, fixed=fixed_pairs, axes=tuple(axes),
-                 cells=tuple(cells), plot=_plot(raw, axes))
+                 zipped=tuple(zipped), cells=tuple(cells), plot=_plot(raw, axes, tuple(zipped)))
 
 
 def _table(raw: dict[str, Any], name: str) -> dict[str, Any]:
@@ -188,8 +194,9 @@ def _seeds(raw: dict[str, Any], raw_base: dict[str, Any]) -> tuple[int, ...]:
     return tuple(seeds)
 
 
-def _plot(raw: dict[str, Any], axes: tuple[str, ...]) -> dict[str, str]:
-    """The plot's y figure, x axis and line key, defaulting to accuracy over the first two axes."""
+def _plot(raw: dict[str, Any], axes: tuple[str, ...], zipped: tuple[str, ...]) -> dict[str, str]:
+    """The plot's y figure, x axis and line key, defaulting to accuracy over the first axis and a
+    line per value of the next axis that does not move with it."""
     from sim.sweep.table import FIGURES
 
     given = _table(raw, "plot")
@@ -200,12 +207,13 @@ def _plot(raw: dict[str, Any], axes: tuple[str, ...]) -> dict[str, str]:
     if plot["y"] not in FIGURES:
         raise ConfigError(f"plot.y: {plot['y']!r} is not one of {list(FIGURES)}")
     x = given.get("x", axes[0] if axes else None)
-    lines = given.get("lines", next((a for a in axes if a != x), None))
+    with_x = zipped if x in zipped else (x,)
+    lines = given.get("lines", next((a for a in axes if a not in with_x), None))
     for name, value in (("x", x), ("lines", lines)):
         if value is not None and value not in axes:
             raise ConfigError(f"plot.{name}: {value!r} is not a swept key; swept: {list(axes)}")
         if value is not None:
             plot[name] = value
-    if x is not None and x == lines:
-        raise ConfigError("plot.x and plot.lines must be different swept keys")
+    if x is not None and lines in with_x:
+        raise ConfigError("plot.x and plot.lines must be swept keys that move apart (not one [zip] group)")
     return plot
