@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces every number in docs/RESULTS.md (about 80 minutes on 2 CPU cores). Outputs in runs/results/.
+# Reproduces every number in docs/RESULTS.md. Outputs in runs/results/ and, for the tables over seeds, runs/sweeps/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 L=".venv/bin/loragossip sim --no-progress"
@@ -23,14 +23,11 @@ for rule in sybilwall mean krum median; do
   $L examples/sybil.toml --out $O/sybil-boost-$rule --set genesis.aggregation.rule=$rule --set 'attack.params={ boost = 10.0 }'
   $L examples/sybil.toml --out $O/backdoor-$rule --set genesis.aggregation.rule=$rule --set attack.kind=backdoor
 done
-# 3. churn: 50 % leave at 1/3 and return at 2/3; 80 % unresponsive over the same span
-$L examples/churn.toml --out $O/churn-none  --set churn.kind=none
-$L examples/churn.toml --out $O/churn-leave
-$L examples/churn.toml --out $O/churn-mass80 --set churn.kind=mass --set churn.fraction=0.8
+# 3. churn over seeds 3, 4, 5: 50 % leave at 1/3 and return at 2/3; 80 % unresponsive over the same span
+.venv/bin/loragossip sweep examples/sweeps/churn.toml --workers 2 --no-progress --out runs/sweeps/churn
 # 4. reproducibility: the same config and seed twice
 $L examples/quickstart.toml --out $O/repro-a --seed 42
 $L examples/quickstart.toml --out $O/repro-b --seed 42
 .venv/bin/loragossip sim compare $O/noniid-mean $O/noniid-vc $O/noniid-dfedsam $O/noniid-fedavg --out $O/noniid.png
 .venv/bin/loragossip sim compare $O/sybil-noattack $O/sybil-sybilwall $O/sybil-mean $O/sybil-krum $O/sybil-median --out $O/sybil.png
 .venv/bin/loragossip sim compare $O/sybil-noattack $O/backdoor-sybilwall $O/backdoor-mean $O/backdoor-krum $O/backdoor-median --out $O/backdoor.png
-.venv/bin/loragossip sim compare $O/churn-none $O/churn-leave $O/churn-mass80 --out $O/churn.png
