@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from peer.schema import SchemaError, parse_sections
+from peer.schema import SchemaError, did_you_mean, parse_sections
 
 PROTOCOL_VERSION = 1
 SCHEMES = ("ffa", "sb", "lora")
@@ -181,7 +181,8 @@ def _check_cross_fields(genesis: Genesis) -> None:
     from robust import RULES, make  # local import: robust does not depend on peer
 
     if genesis.aggregation.rule not in RULES:
-        raise GenesisError(f"aggregation.rule: {genesis.aggregation.rule!r} is not one of {sorted(RULES)}")
+        raise GenesisError(f"aggregation.rule: {genesis.aggregation.rule!r} is not one of {sorted(RULES)}"
+                           f"{did_you_mean([genesis.aggregation.rule], RULES)}")
     try:  # the rule itself checks its parameters; a peer would only find out at its first round
         make(genesis.aggregation.rule, **genesis.aggregation.params)
     except ValueError as exc:

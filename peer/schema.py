@@ -7,13 +7,23 @@ defaults give the types; `choices` and `ranges` add allowed values. An error alw
 
 from __future__ import annotations
 
+import difflib
 import math
+from collections.abc import Collection, Iterable
 from dataclasses import fields
 from typing import Any
 
 
 class SchemaError(ValueError):
     """A table is missing, malformed, or has a field outside its allowed values."""
+
+
+def did_you_mean(given: Iterable[Any], known: Collection[Any]) -> str:
+    """`" (did you mean 'duration'?)"` for the closest known names to misspelt ones, or "": a typo
+    is the usual reason a key is unknown, and a list of thirty keys hides the one meant."""
+    names = [str(k) for k in known]
+    close = [m for g in given for m in difflib.get_close_matches(str(g), names, n=1, cutoff=0.6)]
+    return f" (did you mean {', '.join(repr(m) for m in dict.fromkeys(close))}?)" if close else ""
 
 
 def coerce(where: str, value: Any, default: Any) -> Any:
@@ -66,14 +76,15 @@ def parse_section(name: str, given: Any, cls: type, choices: dict[tuple[str, str
     known = [f.name for f in fields(cls)]
     extra = set(given) - set(known)
     if extra:
-        raise SchemaError(f"[{name}]: unknown key(s) {sorted(extra)}; expected some of {sorted(known)}")
+        raise SchemaError(f"[{name}]: unknown key(s) {sorted(extra)}{did_you_mean(sorted(extra), known)}; "
+                          f"expected some of {sorted(known)}")
     values = {}
     for key in known:
         where = f"{name}.{key}"
         value = coerce(where, given[key], getattr(defaults, key)) if key in given else getattr(defaults, key)
         allowed = choices.get((name, key))
         if allowed is not None and value not in allowed:
-            raise SchemaError(f"{where}: {value!r} is not one of {list(allowed)}")
+            raise SchemaError(f"{where}: {value!r} is not one of {list(allowed)}{did_you_mean([value], allowed)}")
         if (name, key) in ranges:
             low, high = ranges[(name, key)]
             if (low is not None and value < low) or (high is not None and value > high):
@@ -88,5 +99,6 @@ def parse_sections(raw: Any, sections: dict[str, type], choices: dict[tuple[str,
         raise SchemaError("expected a table of sections")
     unknown = set(raw) - set(sections)
     if unknown:
-        raise SchemaError(f"unknown section(s) {sorted(unknown)}; expected {sorted(sections)}")
+        raise SchemaError(f"unknown section(s) {sorted(unknown)}{did_you_mean(sorted(unknown), sections)}; "
+                          f"expected {sorted(sections)}")
     return {name: parse_section(name, raw.get(name, {}), cls, choices, ranges) for name, cls in sections.items()}

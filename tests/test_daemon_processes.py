@@ -57,6 +57,9 @@ def libp2p_net(tmp_path_factory):
     assert killed == []  # SIGTERM was enough: each peer wrote its final checkpoint and said so
     for peer in Testnet.load(directory).peers:
         assert json.loads((Path(peer.state_dir) / "daemon.json").read_text())["state"] == "stopped"
+        lines = Path(peer.log).read_text().splitlines()
+        assert [json.loads(line)["msg"] for line in lines[:1]] == ["peer starting"]  # parses from line 1
+        assert all(isinstance(json.loads(line), dict) for line in lines)
 
 
 def initial_vector(peer, genesis) -> torch.Tensor:

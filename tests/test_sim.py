@@ -95,7 +95,10 @@ def test_churn_attack_and_sync_modes_run(tmp_path):
     ({"genesis": {"aggregation": {"rule": "avg"}}}, "aggregation.rule: 'avg' is not one of"),
     ({"run": {"mode": "sync"}, "churn": {"kind": "mass"}}, "cannot have churn"),
     ({"peers": {"count": "8"}}, "peers.count: expected an integer"),
-    ({"peer": {}}, "unknown section(s) ['peer']"),
+    ({"peer": {}}, "unknown section(s) ['peer'] (did you mean 'peers'?)"),
+    ({"run": {"durtion": 3}}, "[run]: unknown key(s) ['durtion'] (did you mean 'duration'?); expected some of"),
+    ({"topology": {"graph": "regullar"}}, "(did you mean 'regular'?)"),
+    ({"genesis": {"aggregation": {"rule": "kurm"}}}, "(did you mean 'krum'?)"),
 ])
 def test_bad_config_fails_with_a_clear_message(raw, message):
     with pytest.raises(ConfigError) as info:
@@ -160,6 +163,18 @@ def test_ctrl_c_keeps_the_results_so_far(tmp_path, mode):
     assert summary["interrupted"] is True
     with open(out / "metrics.csv", newline="") as handle:
         assert len(list(csv.DictReader(handle))) >= 4  # at least one evaluation of every peer
+
+
+def test_compare_has_its_own_help_and_usage(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["sim", "compare", "--help"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: loragossip sim compare [-h] [-v] [--out OUT] RUN_DIR")
+    with pytest.raises(SystemExit) as info:
+        main(["sim", "compare"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err == ("loragossip sim compare: the following arguments are required: RUN_DIR "
+                                       "(see loragossip sim compare --help)\n")
 
 
 def test_compare_plots_and_prints_the_final_numbers(small_run, tmp_path, capsys):

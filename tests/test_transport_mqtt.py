@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -56,7 +57,9 @@ def test_frames_go_to_the_inbox_and_retained_hellos_are_discovery(secret_file):
     asyncio.run(asyncio.wait_for(scenario(), 60))
 
 
-def test_a_broker_restart_is_survived_by_reconnecting_and_resubscribing(secret_file):
+def test_a_broker_restart_is_survived_by_reconnecting_and_resubscribing(secret_file, caplog):
+    caplog.set_level(logging.INFO, logger="gossip.transport.mqtt")
+
     async def scenario():
         broker = EmbeddedBroker(secret_file)
         await broker.start()
@@ -75,6 +78,8 @@ def test_a_broker_restart_is_survived_by_reconnecting_and_resubscribing(secret_f
             assert a.reconnects >= 1 and b.reconnects >= 1
             assert await a.send(b.address, b"after restart")
             await wait_for(lambda: got == [b"after restart"])  # b resubscribed to its inbox
+            back = [r for r in caplog.records if r.getMessage().startswith("MQTT reconnected to ")]
+            assert len(back) >= 2 and all(r.reconnects >= 1 for r in back)  # a and b each say they are back
         finally:
             await a.stop()
             await b.stop()

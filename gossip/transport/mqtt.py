@@ -97,6 +97,7 @@ class MqttTransport:
 
     async def _run(self) -> None:
         delay = self.backoff[0]
+        failed_attempts = 0  # retries since the last established connection
         while True:
             try:
                 async with self._make_client() as client:
@@ -106,6 +107,10 @@ class MqttTransport:
                         await client.publish(f"{self.prefix}/hello/{self.address}", self.hello, qos=1, retain=True)
                     self._client = client
                     self.connected.set()
+                    if failed_attempts:  # the warnings said it was lost; say it is back
+                        log.info("MQTT reconnected to %s after %d attempt(s)", self.broker, failed_attempts,
+                                 extra={"reconnects": self.reconnects})
+                    failed_attempts = 0
                     delay = self.backoff[0]
                     async for message in client.messages:
                         self._receive(str(message.topic), message.payload)
@@ -125,6 +130,7 @@ class MqttTransport:
                 self.connected.clear()
             await asyncio.sleep(delay)
             self.reconnects += 1
+            failed_attempts += 1
             delay = min(self.backoff[1], delay * 2)
 
     def _receive(self, topic: str, payload: object) -> None:

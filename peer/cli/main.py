@@ -35,9 +35,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def build_compare_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="loragossip sim compare")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sim_cmd.add_compare_arguments(parser)
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `sim CONFIG` and `sim compare RUN_DIR...` share a first word but not their arguments: argparse
+    # cannot hold a positional and a subcommand in one parser, so the second form has its own
+    compare = argv[:2] == ["sim", "compare"]
+    args = build_compare_parser().parse_args(argv[2:]) if compare else build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -79,7 +79,8 @@ def run_daemon(options) -> int:
         daemon = Daemon(options)
     except (GenesisError, WorkloadError, IdentityError, ValueError, OSError) as exc:  # CredentialsError too
         raise CommandError(str(exc)) from exc
-    print(f"peer {daemon.identity.peer_id_str} starting; state in {options.state_dir}", flush=True)
+    logging.getLogger("loragossip.daemon").info(  # a log line like every other, so log.jsonl parses from line 1
+        "peer starting", extra={"peer_id": daemon.identity.peer_id_str, "state_dir": str(options.state_dir)})
     try:
         return asyncio.run(daemon.run())
     except OSError as exc:  # a port in use, a broker that refuses us

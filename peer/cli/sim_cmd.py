@@ -22,9 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                "Ctrl-C ends a run early and keeps what it measured (exit status 130).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("config", nargs="?", help="experiment TOML (see examples/), or 'compare' and run folders")
-    parser.add_argument("dirs", nargs="*", type=Path, help="with 'compare': the run folders to overlay")
-    parser.add_argument("--out", type=Path, help="output folder (default runs/<config name>; compare: compare.png)")
+    parser.add_argument("config", nargs="?", help="experiment TOML (see examples/)")
+    parser.add_argument("--out", type=Path, help="output folder (default runs/<config name>)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a config value, e.g. --set genesis.aggregation.rule=krum (repeatable)")
     parser.add_argument("--name", help="override run.name (and so the default output folder)")
@@ -34,13 +33,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=_run)
 
 
+def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
+    """`loragossip sim compare`: its own parser (routed by `peer.cli.main`), so that its --help is its own."""
+    parser.description = ("Overlay finished runs: honest accuracy and attack success over time in one figure, "
+                          "and each run's final numbers as a table in the terminal.")
+    parser.add_argument("dirs", nargs="+", type=Path, metavar="RUN_DIR", help="folders written by `loragossip sim`")
+    parser.add_argument("--out", type=Path, default=Path("compare.png"), help="figure to write (default compare.png)")
+    parser.set_defaults(run=_compare, command="sim compare")
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.config is None:
         raise CommandError("give an experiment TOML (e.g. examples/quickstart.toml), or `compare RUN_DIR...`")
-    if args.config == "compare":
-        return _compare(args)
-    if args.dirs:
-        raise CommandError(f"unexpected arguments {[str(d) for d in args.dirs]}; did you mean 'sim compare'?")
     from sim.config import ConfigError, load_config
     from sim.experiment import run_experiment
 
@@ -82,8 +86,6 @@ def _compare(args: argparse.Namespace) -> int:
     from sim.metrics import MetricsLog
     from sim.plots import plot_compare
 
-    if not args.dirs:
-        raise CommandError("compare needs at least one run folder")
     runs = []
     for directory in args.dirs:
         path = directory / "metrics.csv"
@@ -95,10 +97,9 @@ def _compare(args: argparse.Namespace) -> int:
                 log.add(time=float(row["time"]), honest=row["honest"] == "1", online=row["online"] == "1",
                         accuracy=_number(row.get("accuracy")), attack_success=_number(row.get("attack_success")))
         runs.append((directory.name, log))
-    out = args.out or Path("compare.png")
-    plot_compare(runs, out)
+    plot_compare(runs, args.out)
     print(_final_table(args.dirs))
-    print(f"wrote {out}")
+    print(f"wrote {args.out}")
     return 0
 
 

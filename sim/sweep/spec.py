@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from peer.schema import did_you_mean
 from sim.config import ConfigError, SimConfig, parse_config, read_toml, set_value
 
 TOP_LEVEL = ("name", "base", "seeds", "set", "grid", "zip", "plot")
@@ -109,7 +110,8 @@ def load_sweep(path: str | Path) -> Sweep:
 def _parse(raw: dict[str, Any], path: Path) -> Sweep:
     unknown = set(raw) - set(TOP_LEVEL)
     if unknown:
-        raise ConfigError(f"unknown key(s) {sorted(unknown)}; expected some of {list(TOP_LEVEL)}")
+        raise ConfigError(f"unknown key(s) {sorted(unknown)}{did_you_mean(sorted(unknown), TOP_LEVEL)}; "
+                          f"expected some of {list(TOP_LEVEL)}")
     if not isinstance(raw.get("base"), str) or not raw["base"]:
         raise ConfigError("base: expected the path of a sim config (relative to the sweep file)")
     base = (path.parent / raw["base"]).resolve()
@@ -202,10 +204,11 @@ def _plot(raw: dict[str, Any], axes: tuple[str, ...], zipped: tuple[str, ...]) -
     given = _table(raw, "plot")
     unknown = set(given) - set(PLOT_KEYS)
     if unknown:
-        raise ConfigError(f"[plot]: unknown key(s) {sorted(unknown)}; expected some of {list(PLOT_KEYS)}")
+        raise ConfigError(f"[plot]: unknown key(s) {sorted(unknown)}{did_you_mean(sorted(unknown), PLOT_KEYS)}; "
+                          f"expected some of {list(PLOT_KEYS)}")
     plot = {"y": given.get("y", "final_honest_mean_accuracy")}
     if plot["y"] not in FIGURES:
-        raise ConfigError(f"plot.y: {plot['y']!r} is not one of {list(FIGURES)}")
+        raise ConfigError(f"plot.y: {plot['y']!r} is not one of {list(FIGURES)}{did_you_mean([plot['y']], FIGURES)}")
     x = given.get("x", axes[0] if axes else None)
     with_x = zipped if x in zipped else (x,)
     lines = given.get("lines", next((a for a in axes if a not in with_x), None))
