@@ -169,7 +169,7 @@ def parse_genesis(raw: dict[str, Any]) -> Genesis:
     try:
         genesis = Genesis(**parse_sections(raw, _SECTIONS, _CHOICES, _RANGES))
     except SchemaError as exc:
-        raise GenesisError(str(exc)) from exc
+        raise GenesisError(*exc.problems) from exc
     for key in ("target_modules", "modules_to_save"):
         if not all(isinstance(v, str) and v for v in getattr(genesis.adapter, key)):
             raise GenesisError(f"adapter.{key}: expected a list of non-empty strings")

@@ -15,7 +15,18 @@ from typing import Any
 
 
 class SchemaError(ValueError):
-    """A table is missing, malformed, or has a field outside its allowed values."""
+    """A table is missing, malformed, or has fields outside their allowed values. It carries every
+    problem found, not only the first, so one run of a config shows all its typos; they print
+    as one line."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__(*problems)
+        self.problems: tuple[str, ...] = problems
+
+    def __str__(self) -> str:
+        if len(self.problems) == 1:
+            return self.problems[0]
+        return f"{len(self.problems)} problems: " + " · ".join(self.problems)
 
 
 def did_you_mean(given: Iterable[Any], known: Collection[Any]) -> str:
@@ -75,22 +86,33 @@ def parse_section(name: str, given: Any, cls: type, choices: dict[tuple[str, str
     defaults = cls()
     known = [f.name for f in fields(cls)]
     extra = set(given) - set(known)
+    problems = []
     if extra:
-        raise SchemaError(f"[{name}]: unknown key(s) {sorted(extra)}{did_you_mean(sorted(extra), known)}; "
-                          f"expected some of {sorted(known)}")
+        problems.append(f"[{name}]: unknown key(s) {sorted(extra)}{did_you_mean(sorted(extra), known)}; "
+                        f"expected some of {sorted(known)}")
     values = {}
     for key in known:
-        where = f"{name}.{key}"
-        value = coerce(where, given[key], getattr(defaults, key)) if key in given else getattr(defaults, key)
-        allowed = choices.get((name, key))
-        if allowed is not None and value not in allowed:
-            raise SchemaError(f"{where}: {value!r} is not one of {list(allowed)}{did_you_mean([value], allowed)}")
-        if (name, key) in ranges:
-            low, high = ranges[(name, key)]
-            if (low is not None and value < low) or (high is not None and value > high):
-                raise SchemaError(f"{where}: {value!r} is outside [{low}, {high}]")
-        values[key] = value
+        try:
+            values[key] = _field(name, key, given, getattr(defaults, key), choices, ranges)
+        except SchemaError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise SchemaError(*problems)
     return cls(**values)
+
+
+def _field(name: str, key: str, given: dict[str, Any], default: Any, choices: dict[tuple[str, str], tuple],
+           ranges: dict[tuple[str, str], tuple[float | None, float | None]]) -> Any:
+    where = f"{name}.{key}"
+    value = coerce(where, given[key], default) if key in given else default
+    allowed = choices.get((name, key))
+    if allowed is not None and value not in allowed:
+        raise SchemaError(f"{where}: {value!r} is not one of {list(allowed)}{did_you_mean([value], allowed)}")
+    if (name, key) in ranges:
+        low, high = ranges[(name, key)]
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise SchemaError(f"{where}: {value!r} is outside [{low}, {high}]")
+    return value
 
 
 def parse_sections(raw: Any, sections: dict[str, type], choices: dict[tuple[str, str], tuple],
@@ -101,4 +123,12 @@ def parse_sections(raw: Any, sections: dict[str, type], choices: dict[tuple[str,
     if unknown:
         raise SchemaError(f"unknown section(s) {sorted(unknown)}{did_you_mean(sorted(unknown), sections)}; "
                           f"expected {sorted(sections)}")
-    return {name: parse_section(name, raw.get(name, {}), cls, choices, ranges) for name, cls in sections.items()}
+    parsed, problems = {}, []
+    for name, cls in sections.items():
+        try:
+            parsed[name] = parse_section(name, raw.get(name, {}), cls, choices, ranges)
+        except SchemaError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise SchemaError(*problems)
+    return parsed

@@ -146,20 +146,24 @@ class SimConfig:
 def parse_config(raw: dict[str, Any], base_dir: Path = Path(".")) -> SimConfig:
     raw = dict(raw)
     genesis_overrides = raw.pop("genesis", {})
+    problems: list[str] = []  # the simulator's sections and the genesis: every problem at once
     try:
         sections = parse_sections(raw, SECTIONS, _CHOICES, _RANGES)
     except SchemaError as exc:
-        raise ConfigError(str(exc)) from exc
-    run = sections["run"]
+        problems.extend(exc.problems)
+        sections = None
+    genesis_file = sections["run"].genesis_file if sections else ""  # a bad [run]: check the overrides alone
     try:
-        if run.genesis_file:
-            genesis = load_genesis(base_dir / run.genesis_file)
+        if genesis_file:
+            genesis = load_genesis(base_dir / genesis_file)
             if genesis_overrides:
                 genesis = genesis.replace(**genesis_overrides)
         else:
             genesis = parse_genesis(genesis_overrides)
     except GenesisError as exc:
-        raise ConfigError(f"genesis.{exc}" if not str(exc).startswith(("[", "unknown")) else f"genesis: {exc}") from exc
+        problems.extend(f"genesis: {p}" if p.startswith(("[", "unknown")) else f"genesis.{p}" for p in exc.problems)
+    if problems:
+        raise ConfigError(*problems)
     config = SimConfig(genesis=genesis, base_dir=base_dir, **sections)
     _check(config)
     return config

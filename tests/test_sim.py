@@ -106,6 +106,21 @@ def test_bad_config_fails_with_a_clear_message(raw, message):
     assert message in str(info.value)
 
 
+def test_every_problem_of_a_config_is_reported_at_once():
+    with pytest.raises(ConfigError) as info:
+        parse_config({"run": {"durtion": 3}, "peers": {"count": "8", "partition": "zipf"},
+                      "genesis": {"aggregation": {"rule": "kurm"}}})
+    assert info.value.problems == (
+        "[run]: unknown key(s) ['durtion'] (did you mean 'duration'?); expected some of ['baseline', 'data', "
+        "'duration', 'engine', 'eval_every', 'genesis_file', 'mode', 'name', 'rounds', 'seed']",
+        "peers.count: expected an integer, got '8'",
+        "peers.partition: 'zipf' is not one of ['iid', 'dirichlet', 'pathological', 'sampled']",
+        "genesis.aggregation.rule: 'kurm' is not one of ['centered_clipping', 'foolsgold', 'geometric_median', "
+        "'krum', 'mean', 'median', 'metropolis', 'multikrum', 'sybilwall', 'trimmed_mean', 'variance_corrected'] "
+        "(did you mean 'krum'?)")
+    assert str(info.value).startswith("4 problems: [run]: unknown key(s) ['durtion']") and "\n" not in str(info.value)
+
+
 def test_cli_reports_config_errors_without_a_traceback(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text('[peers]\npartition = "zipf"\n')
