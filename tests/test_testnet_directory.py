@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+
 import pytest
 
 from peer.testnet import PeerProcess, Testnet, TestnetError, prepare_directory
@@ -20,3 +24,33 @@ def test_testnet_up_refuses_to_resume_a_stopped_testnet_silently(tmp_path):
     assert (tmp_path / "peers" / "boot").exists()
     prepare_directory(tmp_path, "mqtt", "fresh")
     assert not (tmp_path / "peers").exists() and not (tmp_path / "testnet.json").exists()
+
+
+def test_status_watch_redraws_until_ctrl_c(tmp_path):
+    Testnet(tmp_path, "libp2p", str(tmp_path / "genesis.toml"), bootstrap="/ip4/127.0.0.1/tcp/1/p2p/x",
+            peers=[PeerProcess("boot", 2**22 + 12345, str(tmp_path / "peers" / "boot"), "log")]).save()
+    process = subprocess.Popen([sys.executable, "-m", "peer.cli.main", "testnet", "status", "--dir", str(tmp_path),
+                                "--watch", "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        redraws = 0
+        while redraws < 2:  # as long as it takes on a busy machine: the pytest timeout bounds it
+            line = process.stdout.readline()
+            assert line, process.stderr.read()
+            redraws += line.startswith("every 0.2 s, ")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+        assert "Traceback" not in process.stderr.read()
+    finally:
+        process.kill()
+
+
+def test_status_table_marks_a_dead_peer_down(tmp_path, capsys):
+    from peer.cli.main import main
+
+    Testnet(tmp_path, "libp2p", str(tmp_path / "genesis.toml"), bootstrap="/ip4/127.0.0.1/tcp/1/p2p/x",
+            peers=[PeerProcess("boot", 2**22 + 12345, str(tmp_path / "peers" / "boot"), "log")]).save()
+    assert main(["testnet", "status", "--dir", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split()[:4] == ["name", "peer", "pid", "state"]
+    assert lines[2].split()[0] == "boot" and "down" in lines[2].split()
+    assert main(["testnet", "status", "--dir", str(tmp_path), "--watch", "--json"]) == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import time
 from pathlib import Path
 
 from peer.cli.errors import CommandError
@@ -48,6 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p_status = verbs.add_parser("status", help="a table of every peer of the testnet")
     p_status.add_argument("--json", action="store_true", help="print the raw status objects")
+    p_status.add_argument("--watch", type=positive, nargs="?", const=2.0, metavar="SECONDS",
+                          help="redraw the table every SECONDS (default 2) until Ctrl-C")
     _add_dir(p_status)
     p_status.set_defaults(run=_status)
 
@@ -89,7 +92,7 @@ def _up(args: argparse.Namespace) -> int:
     print(f"  bootstrap: {testnet.bootstrap}")
     print(f"join it:     loragossip testnet join --dir {args.dir}   (or --genesis {testnet.genesis} "
           f"--bootstrap {testnet.bootstrap}{' --transport mqtt' if testnet.transport == 'mqtt' else ''})")
-    print(f"watch it:    loragossip testnet status --dir {args.dir}")
+    print(f"watch it:    loragossip testnet status --dir {args.dir} --watch")
     print(f"stop it:     loragossip testnet down --dir {args.dir}")
     return 0
 
@@ -145,12 +148,30 @@ def _fmt(value: object, digits: int = 3) -> str:
 def _status(args: argparse.Namespace) -> int:
     from peer.testnet import peer_status
 
-    testnet = _load(args.dir)
-    rows = [peer_status(p) for p in testnet.peers]
+    if args.json and args.watch:
+        raise CommandError("--watch redraws a table; --json prints the status once")
     if args.json:
-        print(json.dumps(rows, indent=1, sort_keys=True))
+        print(json.dumps([peer_status(p) for p in _load(args.dir).peers], indent=1, sort_keys=True))
         return 0
-    print(f"testnet {args.dir} ({testnet.transport}), bootstrap {testnet.bootstrap}")
+    if not args.watch:
+        print(_status_table(args.dir))
+        return 0
+    try:
+        while True:  # reads only the peers' JSON status: no torch import, a redraw costs milliseconds
+            table = _status_table(args.dir)
+            print(f"\033[H\033[2J{table}\n\nevery {args.watch:g} s, {time.strftime('%H:%M:%S')}; Ctrl-C to stop",
+                  flush=True)
+            time.sleep(args.watch)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _status_table(directory: Path) -> str:
+    from peer.testnet import peer_status
+
+    testnet = _load(directory)
+    rows = [peer_status(p) for p in testnet.peers]
+    lines = [f"testnet {directory} ({testnet.transport}), bootstrap {testnet.bootstrap}"]
     header = ("name", "peer", "pid", "state", "round", "nbrs", "acc", "sent MB", "recv MB", "rejected", "banned")
     table = [header]
     for r in rows:
@@ -162,9 +183,8 @@ def _status(args: argparse.Namespace) -> int:
                       _fmt(sum(r.get("rejected", {}).values()) if r["alive"] else None),
                       _fmt(len(r.get("banned", [])) if r["alive"] else None)))
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    for row in table:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
-    return 0
+    lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table]
+    return "\n".join(lines)
 
 
 def _down(args: argparse.Namespace) -> int:
