@@ -10,11 +10,34 @@ does no real I/O: the simulator's memory transport.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import selectors
-from collections.abc import Coroutine
+from asyncio.events import TimerHandle
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+class _SequencedTimer(TimerHandle):
+    """A timer that sorts by (time, order of scheduling). asyncio's own sorts by time alone, so
+    timers due at one virtual instant, which are common on a virtual clock (equal link delays,
+    equal training times), pop in whatever order the heap holds them, and any unrelated timer
+    (a churn event that changes nothing, a progress tick) reshuffles the heap and with it the
+    run. With ties broken by scheduling order, a timer that does nothing changes nothing."""
+
+    __slots__ = ("_sequence",)
+
+    def __init__(self, when: float, sequence: int, callback: Callable[..., object], args: tuple,
+                 loop: asyncio.AbstractEventLoop, context: Any = None) -> None:
+        super().__init__(when, callback, args, loop, context)
+        self._sequence = sequence
+
+    def __lt__(self, other: object) -> bool:
+        if isinstance(other, _SequencedTimer):
+            return (self._when, self._sequence) < (other._when, other._sequence)
+        return NotImplemented
 
 
 class _VirtualSelector(selectors.DefaultSelector):
@@ -36,9 +59,21 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         super().__init__(self._virtual)
         # timers due within the loop's resolution run now; keep it tiny so virtual time is exact
         self._clock_resolution = 1e-9
+        self._sequence = itertools.count()
 
     def time(self) -> float:
         return self._virtual.now
+
+    def call_at(self, when: float, callback: Callable[..., object], *args: Any,
+                context: Any = None) -> TimerHandle:
+        """`BaseEventLoop.call_at` with a timer that keeps ties in scheduling order."""
+        if when is None:
+            raise TypeError("when cannot be None")
+        self._check_closed()
+        timer = _SequencedTimer(when, next(self._sequence), callback, args, self, context)
+        heapq.heappush(self._scheduled, timer)
+        timer._scheduled = True
+        return timer
 
 
 def run_virtual(coro: Coroutine[Any, Any, T]) -> T:
