@@ -15,19 +15,11 @@ $L examples/dfedsam.toml --out $O/noniid-dfedsam-q4 --set genesis.training.gossi
 $L examples/noniid.toml  --out $O/noniid-mean-q4    --set genesis.training.gossip_steps=4
 $L examples/dfedsam.toml --out $O/noniid-dfedsam-q8 --set genesis.training.gossip_steps=8
 $L examples/dfedsam.toml --out $O/noniid-dfedsam-q16 --set genesis.training.gossip_steps=16
-# 2. 25 % Sybil clones of one adversary: label flipping (plain and boosted 10x) and the backdoor
-$L examples/sybil.toml --out $O/sybil-noattack  --set attack.kind=none
-$L examples/sybil.toml --out $O/sybil-noattack-mean --set attack.kind=none --set genesis.aggregation.rule=mean
-for rule in sybilwall mean krum median; do
-  $L examples/sybil.toml --out $O/sybil-$rule --set genesis.aggregation.rule=$rule
-  $L examples/sybil.toml --out $O/sybil-boost-$rule --set genesis.aggregation.rule=$rule --set 'attack.params={ boost = 10.0 }'
-  $L examples/sybil.toml --out $O/backdoor-$rule --set genesis.aggregation.rule=$rule --set attack.kind=backdoor
-done
+# 2. 25 % Sybil clones of one adversary: 4 rules x (no attack, label flip, boosted 10x, backdoor) x seeds 11-13
+.venv/bin/loragossip sweep examples/sweeps/sybil.toml --workers 2 --no-progress --out runs/sweeps/sybil
 # 3. churn over seeds 3, 4, 5: 50 % leave at 1/3 and return at 2/3; 80 % unresponsive over the same span
 .venv/bin/loragossip sweep examples/sweeps/churn.toml --workers 2 --no-progress --out runs/sweeps/churn
 # 4. reproducibility: the same config and seed twice
 $L examples/quickstart.toml --out $O/repro-a --seed 42
 $L examples/quickstart.toml --out $O/repro-b --seed 42
 .venv/bin/loragossip sim compare $O/noniid-mean $O/noniid-vc $O/noniid-dfedsam $O/noniid-fedavg --out $O/noniid.png
-.venv/bin/loragossip sim compare $O/sybil-noattack $O/sybil-sybilwall $O/sybil-mean $O/sybil-krum $O/sybil-median --out $O/sybil.png
-.venv/bin/loragossip sim compare $O/sybil-noattack $O/backdoor-sybilwall $O/backdoor-mean $O/backdoor-krum $O/backdoor-median --out $O/backdoor.png
