@@ -11,10 +11,14 @@ import pytest
 from peer.testnet import PeerProcess, Testnet, TestnetError, prepare_directory
 
 
+def _stopped_testnet(directory) -> Testnet:
+    """A libp2p testnet whose one peer's pid belongs to no process (above Linux's pid limit)."""
+    return Testnet(directory, "libp2p", str(directory / "genesis.toml"), bootstrap="/ip4/127.0.0.1/tcp/1/p2p/x",
+                   peers=[PeerProcess("boot", 2**22 + 12345, str(directory / "peers" / "boot"), "log")])
+
+
 def test_testnet_up_refuses_to_resume_a_stopped_testnet_silently(tmp_path):
-    old = Testnet(tmp_path, "libp2p", str(tmp_path / "genesis.toml"),
-                  peers=[PeerProcess("boot", 2**22 + 12345, str(tmp_path / "peers" / "boot"), "log")])
-    old.save()
+    _stopped_testnet(tmp_path).save()
     (tmp_path / "peers" / "boot").mkdir(parents=True)
     with pytest.raises(TestnetError, match=r"holds a stopped testnet.*--resume.*--fresh"):
         prepare_directory(tmp_path, "libp2p", "refuse")
@@ -27,8 +31,7 @@ def test_testnet_up_refuses_to_resume_a_stopped_testnet_silently(tmp_path):
 
 
 def test_status_watch_redraws_until_ctrl_c(tmp_path):
-    Testnet(tmp_path, "libp2p", str(tmp_path / "genesis.toml"), bootstrap="/ip4/127.0.0.1/tcp/1/p2p/x",
-            peers=[PeerProcess("boot", 2**22 + 12345, str(tmp_path / "peers" / "boot"), "log")]).save()
+    _stopped_testnet(tmp_path).save()
     process = subprocess.Popen([sys.executable, "-m", "peer.cli.main", "testnet", "status", "--dir", str(tmp_path),
                                 "--watch", "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -47,8 +50,7 @@ def test_status_watch_redraws_until_ctrl_c(tmp_path):
 def test_status_table_marks_a_dead_peer_down(tmp_path, capsys):
     from peer.cli.main import main
 
-    Testnet(tmp_path, "libp2p", str(tmp_path / "genesis.toml"), bootstrap="/ip4/127.0.0.1/tcp/1/p2p/x",
-            peers=[PeerProcess("boot", 2**22 + 12345, str(tmp_path / "peers" / "boot"), "log")]).save()
+    _stopped_testnet(tmp_path).save()
     assert main(["testnet", "status", "--dir", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].split()[:4] == ["name", "peer", "pid", "state"]

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from sim.sweep.backends import Backend
 from sim.sweep.cell import CellOutcome, CellTask
 from sim.sweep.plot import plot_sweep
-from sim.sweep.spec import Sweep
+from sim.sweep.spec import Cell, Sweep
 from sim.sweep.table import cell_rows, summary_markdown, write_csv
 
 
@@ -47,6 +47,7 @@ def run_sweep(sweep: Sweep, out: Path, backend: Backend, *, device: str | None =
     finished = {c.key for c in sweep.cells if (cells_dir / c.key / "summary.json").exists()}
     tasks = [CellTask(c.key, c.label, str(sweep.base), sweep.assignments(c), c.seed, device, threads)
              for c in sweep.cells if c.key not in finished]
+    cells = {c.key: c for c in sweep.cells}
     start = time.perf_counter()
     done = failed = 0
     interrupted = False
@@ -56,7 +57,7 @@ def run_sweep(sweep: Sweep, out: Path, backend: Backend, *, device: str | None =
     try:
         for outcome in backend.run(tasks):
             if outcome.status == "done":
-                _store(cells_dir, outcome, sweep)
+                _store(cells_dir, outcome, cells[outcome.key])
                 done += 1
             else:
                 _store_failure(cells_dir, outcome)
@@ -78,8 +79,7 @@ def _status(bar: tqdm, done: int, running: int, failed: int) -> None:
     bar.set_postfix_str(f"done {done} · running {running} · failed {failed}", refresh=True)
 
 
-def _store(cells_dir: Path, outcome: CellOutcome, sweep: Sweep) -> None:
-    cell = next(c for c in sweep.cells if c.key == outcome.key)
+def _store(cells_dir: Path, outcome: CellOutcome, cell: Cell) -> None:
     partial = cells_dir / f"{outcome.key}.partial"
     partial.mkdir(exist_ok=True)
     for name, data in outcome.files.items():

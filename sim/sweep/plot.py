@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from sim.sweep.spec import Sweep, format_value
-from sim.sweep.table import FIGURES, spread
+from sim.sweep.table import FIGURES, grouped, spread
 
 
 @dataclass(frozen=True)
@@ -37,17 +37,17 @@ def series(sweep: Sweep, rows: Sequence[dict[str, Any]]) -> Series | None:
         return None
     x_keys = sweep.moving_with(x_key)
     line_keys = sweep.moving_with(line_key) if line_key else ()
-    xs = _unique(_point(r, x_keys) for r in rows)
+    xs = [x for x, _ in grouped(rows, x_keys)]
+    index = {repr(x): i for i, x in enumerate(xs)}
     lines: dict[str, list[tuple[int, float, float]]] = {}
-    for line in _unique(_point(r, line_keys) for r in rows):
+    for line, line_rows in grouped(rows, line_keys):
         points = []
-        for i, x in enumerate(xs):
-            s = spread([r[y_key] for r in done
-                        if repr(_point(r, x_keys)) == repr(x) and repr(_point(r, line_keys)) == repr(line)])
+        for x, cell_rows in grouped(line_rows, x_keys):
+            s = spread([r[y_key] for r in cell_rows if r["status"] == "done"])
             if s is not None:
-                points.append((i, s.mean, s.std))
+                points.append((index[repr(x)], s.mean, s.std))
         if points:
-            lines[f"{' / '.join(line_keys)} = {_label(line)}" if line_keys else ""] = points
+            lines[f"{' / '.join(line_keys)} = {_label(line)}" if line_keys else ""] = sorted(points)
     numeric = len(x_keys) == 1 and all(isinstance(x, int | float) and not isinstance(x, bool) for (x,) in xs)
     return Series(" / ".join(x_keys), [_label(x) for x in xs], [float(x) for (x,) in xs] if numeric else None,
                   lines)
@@ -85,18 +85,6 @@ def plot_sweep(sweep: Sweep, rows: Sequence[dict[str, Any]], out: Path) -> Path 
     return path
 
 
-def _point(row: dict[str, Any], keys: tuple[str, ...]) -> tuple[Any, ...]:
-    """Where a row sits along an axis: its values of the keys that move together (compared by
-    repr, since values may be tables and 1 == 1.0 == True)."""
-    return tuple(row[k] for k in keys)
-
-
 def _label(point: tuple[Any, ...]) -> str:
     return " / ".join(format_value(v) for v in point)
 
-
-def _unique(values: Any) -> list[Any]:
-    seen: dict[str, Any] = {}
-    for value in values:
-        seen.setdefault(repr(value), value)
-    return list(seen.values())

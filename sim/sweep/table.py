@@ -93,17 +93,18 @@ def spread(values: Sequence[float]) -> Spread | None:
     return Spread(statistics.fmean(finite), std, min(finite), max(finite), len(finite))
 
 
-def grouped(sweep: Sweep, rows: Sequence[dict[str, Any]]) -> list[tuple[tuple[Any, ...], list[dict[str, Any]]]]:
-    """Rows grouped by their swept values (one group per cell, its seeds inside), in sweep order."""
+def grouped(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[tuple[tuple[Any, ...], list[dict[str, Any]]]]:
+    """Rows grouped by their values of `keys`, in order of first appearance. Values are compared
+    by repr: they may be tables, and 1 == 1.0 == True would merge cells that differ."""
     groups: dict[str, tuple[tuple[Any, ...], list[dict[str, Any]]]] = {}
     for row in rows:
-        values = tuple(row[axis] for axis in sweep.axes)
+        values = tuple(row[key] for key in keys)
         groups.setdefault(repr(values), (values, []))[1].append(row)
     return list(groups.values())
 
 
 def summary_markdown(sweep: Sweep, rows: Sequence[dict[str, Any]]) -> str:
-    groups = grouped(sweep, rows)
+    groups = grouped(rows, sweep.axes)  # one group per cell, its seeds inside
     figures = [name for name in SUMMARY_FIGURES if any(r["status"] == "done" and r[name] is not None for r in rows)]
     stats = [[spread([r[name] for r in group if r["status"] == "done"]) for name in figures] for _, group in groups]
     best = [_best(FIGURES[name], [s[i] for s in stats]) for i, name in enumerate(figures)]
