@@ -37,6 +37,12 @@ def did_you_mean(given: Iterable[Any], known: Collection[Any]) -> str:
     return f" (did you mean {', '.join(repr(m) for m in dict.fromkeys(close))}?)" if close else ""
 
 
+def unknown_keys(given: Iterable[str], known: Collection[str]) -> str:
+    """`unknown key(s) ['durtion'] (did you mean 'duration'?); expected some of [...]`, for any table."""
+    names = sorted(given)
+    return f"unknown key(s) {names}{did_you_mean(names, known)}; expected some of {list(known)}"
+
+
 def coerce(where: str, value: Any, default: Any) -> Any:
     """Check `value` against the type of the field's default, converting int -> float where a float is due."""
     if isinstance(default, bool):
@@ -88,8 +94,7 @@ def parse_section(name: str, given: Any, cls: type, choices: dict[tuple[str, str
     extra = set(given) - set(known)
     problems = []
     if extra:
-        problems.append(f"[{name}]: unknown key(s) {sorted(extra)}{did_you_mean(sorted(extra), known)}; "
-                        f"expected some of {sorted(known)}")
+        problems.append(f"[{name}]: {unknown_keys(extra, sorted(known))}")
     values = {}
     for key in known:
         try:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from peer.schema import did_you_mean
+from peer.schema import did_you_mean, unknown_keys
 from sim.config import ConfigError, SimConfig, parse_config, read_toml, set_value
 
 TOP_LEVEL = ("name", "base", "seeds", "set", "grid", "zip", "plot")
@@ -110,8 +110,7 @@ def load_sweep(path: str | Path) -> Sweep:
 def _parse(raw: dict[str, Any], path: Path) -> Sweep:
     unknown = set(raw) - set(TOP_LEVEL)
     if unknown:
-        raise ConfigError(f"unknown key(s) {sorted(unknown)}{did_you_mean(sorted(unknown), TOP_LEVEL)}; "
-                          f"expected some of {list(TOP_LEVEL)}")
+        raise ConfigError(unknown_keys(unknown, TOP_LEVEL))
     if not isinstance(raw.get("base"), str) or not raw["base"]:
         raise ConfigError("base: expected the path of a sim config (relative to the sweep file)")
     base = (path.parent / raw["base"]).resolve()
@@ -204,8 +203,7 @@ def _plot(raw: dict[str, Any], axes: tuple[str, ...], zipped: tuple[str, ...]) -
     given = _table(raw, "plot")
     unknown = set(given) - set(PLOT_KEYS)
     if unknown:
-        raise ConfigError(f"[plot]: unknown key(s) {sorted(unknown)}{did_you_mean(sorted(unknown), PLOT_KEYS)}; "
-                          f"expected some of {list(PLOT_KEYS)}")
+        raise ConfigError(f"[plot]: {unknown_keys(unknown, PLOT_KEYS)}")
     plot = {"y": given.get("y", "final_honest_mean_accuracy")}
     if plot["y"] not in FIGURES:
         raise ConfigError(f"plot.y: {plot['y']!r} is not one of {list(FIGURES)}{did_you_mean([plot['y']], FIGURES)}")
