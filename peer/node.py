@@ -58,12 +58,19 @@ class Behaviour(Protocol):
     """What a peer does with its round: honest peers train and send their model; attackers differ."""
 
     trains: bool
+    listens: bool  # lock-step mode: waits until `heard_enough` before it sends (a model attacker)
+
+    def heard_enough(self, node: PeerNode) -> bool: ...
 
     def outgoing(self, node: PeerNode, start: torch.Tensor, trained: torch.Tensor) -> torch.Tensor: ...
 
 
 class Honest:
     trains = True
+    listens = False
+
+    def heard_enough(self, node: PeerNode) -> bool:
+        return True
 
     def outgoing(self, node: PeerNode, start: torch.Tensor, trained: torch.Tensor) -> torch.Tensor:
         return trained
@@ -249,19 +256,23 @@ class PeerNode:
         neighbours = sum(self.sampler.standing(n) == "member" for n in self.sampler.neighbours())
         expected = neighbours if self.barrier is not None else min(neighbours, self.genesis.gossip.fanout)
         self._collect_started = self._now()
-        deadline = self._collect_started + self.window()
         try:
-            while len(self.received) < expected:
-                remaining = deadline - self._now()
-                if remaining <= 0:
-                    return
-                self._arrival.clear()
-                try:
-                    await asyncio.wait_for(self._arrival.wait(), remaining)
-                except TimeoutError:
-                    return
+            await self._wait_until(lambda: len(self.received) >= expected)
         finally:
             self._collect_started = None
+
+    async def _wait_until(self, done: Callable[[], bool]) -> None:
+        """Wait for arrivals until `done()` holds or the collection window closes."""
+        deadline = self._now() + self.window()
+        while not done():
+            remaining = deadline - self._now()
+            if remaining <= 0:
+                return
+            self._arrival.clear()
+            try:
+                await asyncio.wait_for(self._arrival.wait(), remaining)
+            except TimeoutError:
+                return
 
     def _aggregate(self) -> int:
         """Merge the stored updates into the own model; returns how many were used."""
@@ -299,7 +310,10 @@ class PeerNode:
         self.last_loss = await self._train()
         for step in range(self.genesis.training.gossip_steps):
             # what it sends at each gossip step: its model as it stands (for an adversary, what it makes
-            # of it); asked only before a send, so an adversary's state follows what it really sent
+            # of it); asked only before a send, so an adversary's state follows what it really sent.
+            # A listening attacker in lock-step mode first hears its honest neighbours' models.
+            if self.barrier is not None and self.behaviour.listens:
+                await self._wait_until(lambda: self.behaviour.heard_enough(self))
             outgoing = self.behaviour.outgoing(self, start, self.adapter.get_vector())
             targets = self.sampler.targets(self.genesis.gossip.fanout)
             await self._send_updates(targets, outgoing)

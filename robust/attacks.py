@@ -1,10 +1,14 @@
-"""Attacks for experiments: model poisoning on update deltas, data poisoning, Sybil clones.
+"""Attacks for experiments: model poisoning, data poisoning, Sybil clones.
 
-Model-poisoning attacks act on *deltas*: an attacker trains honestly from its round-start
-model x0 to x, so its honest delta is g = x - x0; it then sends x0 + attack(...). Each attack
-is a small callable `attack(own_delta, honest_deltas, generator) -> delta`, where
-`honest_deltas` ([h, d]) is what an omniscient attacker knows of the honest peers (its own
-delta alone when it knows nothing else).
+Model-poisoning attacks act on the *model* a Byzantine peer sends, as in decentralized
+learning: there is no server gradient to forge, only the vector the receivers average. A
+Byzantine peer trains honestly from its round-start model x0 to x (its own update is
+g = x - x0), then sends `attack(x0, x, neighbours, generator)`, where `neighbours` ([h, d])
+holds the models its honest neighbours sent it this round (h may be 0). Threat model: the
+attacker knows its colluders, reads everything addressed to it and, in lock-step mode, sends
+after it has heard its honest neighbours (the strongest position a neighbour can take without
+seeing other links; `attack.omniscient` adds the other links). It cannot touch honest peers'
+links, keys or data.
 
 Data-poisoning attacks (label flipping, backdoor) transform the attacker's training batches
 `(x, y) -> (x', y')` and are used by the workload; they carry the target that the attack
@@ -23,36 +27,48 @@ from torch import Tensor
 
 @dataclass(frozen=True)
 class SignFlip:
-    """-s · g: ascend instead of descend (Damaskinos et al. 2018; Allen-Zhu et al. 2021)."""
+    """x0 - s·g: ascend instead of descend (Damaskinos et al. 2018; Allen-Zhu et al. 2021).
 
-    scale: float = 1.0
+    Needs no knowledge of the others. s = 4 makes one attacker in a neighbourhood of six outweigh
+    the honest progress of the average.
+    """
 
-    def __call__(self, own_delta: Tensor, honest_deltas: Tensor, generator: torch.Generator) -> Tensor:
-        return -self.scale * own_delta
+    scale: float = 4.0
+
+    def __call__(self, start: Tensor, trained: Tensor, neighbours: Tensor, generator: torch.Generator) -> Tensor:
+        return start - self.scale * (trained - start)
 
 
 @dataclass(frozen=True)
 class GaussianNoise:
-    """g + N(0, σ²) per coordinate (the "Gaussian" Byzantine worker of Blanchard et al. 2017)."""
+    """x + N(0, σ²) per coordinate (the "Gaussian" Byzantine worker of Blanchard et al. 2017).
+
+    σ is absolute, in parameter units; the default is about ten times the spread of honest
+    models on the digits workload, enough to wreck an average and easy prey for any robust rule.
+    """
 
     sigma: float = 1.0
 
-    def __call__(self, own_delta: Tensor, honest_deltas: Tensor, generator: torch.Generator) -> Tensor:
-        return own_delta + self.sigma * torch.randn(own_delta.shape, generator=generator)
+    def __call__(self, start: Tensor, trained: Tensor, neighbours: Tensor, generator: torch.Generator) -> Tensor:
+        return trained + self.sigma * torch.randn(trained.shape, generator=generator).to(trained)
 
 
 @dataclass(frozen=True)
 class ALIE:
-    """A Little Is Enough (Baruch, Baruch, Goldberg, NeurIPS 2019): μ - z·σ per coordinate.
+    """A Little Is Enough (Baruch, Baruch, Goldberg, NeurIPS 2019), on models: μ - z·σ.
 
-    μ, σ over the honest deltas; z_max from n peers of which f are Byzantine:
-    s = floor(n/2 + 1) - f,  z = Φ⁻¹((n - s) / n). Small enough to pass distance-based rules.
-    `z` overrides the computed value when given.
+    μ and σ are the per-coordinate mean and standard deviation of the honest neighbours' models
+    (the attacker's own trained model joins them when fewer than two arrived). The paper's z,
+    from n peers of which f are Byzantine, s = floor(n/2 + 1) - f and z = Φ⁻¹((n - s)/n), is
+    tuned to hide inside a server's majority; a gossip neighbourhood is small (n = 7, f = 1 gives
+    z = 0.18) and models differ far less than gradients, so that z moves nothing. `z` (given)
+    replaces the formula; the default 1.5 still sits inside the honest spread per coordinate
+    (it passes median-type rules) yet, sent every round in the same direction, drags an average.
     """
 
     n: int = 10
     f: int = 2
-    z: float | None = None
+    z: float | None = 1.5
 
     def z_value(self) -> float:
         if self.z is not None:
@@ -60,21 +76,28 @@ class ALIE:
         s = math.floor(self.n / 2 + 1) - self.f
         return NormalDist().inv_cdf(min(max((self.n - s) / self.n, 1e-6), 1 - 1e-6))
 
-    def __call__(self, own_delta: Tensor, honest_deltas: Tensor, generator: torch.Generator) -> Tensor:
-        if honest_deltas.shape[0] < 2:
-            return own_delta
-        return honest_deltas.mean(dim=0) - self.z_value() * honest_deltas.std(dim=0)
+    def __call__(self, start: Tensor, trained: Tensor, neighbours: Tensor, generator: torch.Generator) -> Tensor:
+        models = neighbours if neighbours.shape[0] >= 2 else torch.cat([neighbours, trained[None]])
+        if models.shape[0] < 2:
+            return trained
+        return models.mean(dim=0) - self.z_value() * models.std(dim=0)
 
 
 @dataclass(frozen=True)
 class InnerProductManipulation:
-    """IPM (Xie, Koyejo, Gupta, UAI 2020): -ε · mean(honest); makes <aggregate, true gradient> < 0."""
+    """IPM (Xie, Koyejo, Gupta, UAI 2020), on models: x0 - ε·(μ - x0).
 
-    epsilon: float = 0.5
+    μ - x0 is where the honest neighbours went this round, seen from the attacker's round-start
+    model (its last aggregate, i.e. roughly their common point); the attacker sends the opposite
+    step, so the average's step has a negative inner product with the honest one once ε is large
+    enough against the number of honest neighbours. With no neighbour heard it uses its own g.
+    """
 
-    def __call__(self, own_delta: Tensor, honest_deltas: Tensor, generator: torch.Generator) -> Tensor:
-        reference = honest_deltas.mean(dim=0) if honest_deltas.shape[0] else own_delta
-        return -self.epsilon * reference
+    epsilon: float = 4.0
+
+    def __call__(self, start: Tensor, trained: Tensor, neighbours: Tensor, generator: torch.Generator) -> Tensor:
+        reference = neighbours.mean(dim=0) if neighbours.shape[0] else trained
+        return start - self.epsilon * (reference - start)
 
 
 MODEL_ATTACKS = {"sign_flip": SignFlip, "gaussian": GaussianNoise, "alie": ALIE, "ipm": InnerProductManipulation}

@@ -1,7 +1,8 @@
 """Adversarial behaviours plugged into the real `PeerNode` loop.
 
-- `ModelPoisoner`: trains honestly, then sends start + attack(delta) (sign flip, noise, ALIE, IPM);
-  what it knows of honest deltas is what its neighbours sent it (no omniscience).
+- `ModelPoisoner`: trains honestly, then sends attack(start, trained, neighbours' models) (sign
+  flip, noise, ALIE, IPM). It knows what its honest neighbours sent it; in lock-step mode it
+  listens first, so that is this round's models of all of them.
 - Data attacks (label flipping, backdoor) need no behaviour of their own: the peer's trainer
   gets the attack as a batch transform and the peer otherwise follows the protocol.
 - `SybilClone`: one of k identities of one adversary; it does not train, it sends the leader's
@@ -20,21 +21,30 @@ from robust.attacks import sybil_clones
 
 @dataclass
 class Adversary:
-    """State shared by every identity of one adversary."""
+    """State shared by every identity of one adversary (colluders know each other)."""
 
     latest: torch.Tensor | None = None
+    addresses: frozenset = frozenset()        # its identities' network addresses
+    peer_ids: frozenset[bytes] = frozenset()  # and their peer ids, as messages name them
 
 
 class ModelPoisoner:
     trains = True
+    listens = True
 
     def __init__(self, attack, adversary: Adversary, generator: torch.Generator) -> None:
         self.attack, self.adversary, self.generator = attack, adversary, generator
 
+    def heard_enough(self, node: PeerNode) -> bool:
+        """Every honest neighbour's update is in (colluders are not waited for: they listen too)."""
+        honest = sum(a not in self.adversary.addresses for a in node.sampler.neighbours())
+        return sum(s not in self.adversary.peer_ids for s in node.received) >= honest
+
     def outgoing(self, node: PeerNode, start: torch.Tensor, trained: torch.Tensor) -> torch.Tensor:
-        known = [r.vector - start for r in node.received.values()]
-        honest = torch.stack(known) if known else torch.empty(0, start.numel())
-        poisoned = start + self.attack(trained - start, honest, self.generator)
+        senders = sorted(s for s in node.received if s not in self.adversary.peer_ids)
+        neighbours = (torch.stack([node.received[s].vector for s in senders]) if senders
+                      else torch.empty(0, start.numel()))
+        poisoned = self.attack(start, trained, neighbours, self.generator)
         self.adversary.latest = poisoned
         return poisoned
 
@@ -48,6 +58,7 @@ class DataPoisoner:
     """
 
     trains = True
+    listens = False
 
     def __init__(self, adversary: Adversary, boost: float = 1.0) -> None:
         if not boost > 0:
@@ -62,6 +73,7 @@ class DataPoisoner:
 
 class SybilClone:
     trains = False
+    listens = False
 
     def __init__(self, adversary: Adversary, jitter: float, generator: torch.Generator) -> None:
         self.adversary, self.jitter, self.generator = adversary, jitter, generator

@@ -128,6 +128,11 @@ def pick_adversaries(config: SimConfig, rng: np.random.Generator) -> list[int]:
     return sorted(int(i) for i in rng.choice(n, size=round(a.fraction * n), replace=False))
 
 
+def peer_identity(seed: int, index: int) -> Identity:
+    """Peer `index`'s keys: seeded, so both engines name (and order) the same peers the same way."""
+    return Identity.from_seed(derive_seed(seed, "identity", index).to_bytes(32, "little"))
+
+
 def model_attack(config: SimConfig):
     """The model-poisoning attack of the config, built from `attack.params` (checked by `parse_config`)."""
     return MODEL_ATTACKS[config.attack.kind](**config.attack.params)
@@ -184,7 +189,9 @@ class Simulation:
         n = c.peers.count
         shares = peer_shares(c, self.workload.train.labels.numpy(), self.seed)
         settings = NodeSettings(step_seconds=c.peers.step_seconds, **(LOCK_STEP_WINDOW if c.run.mode == "sync" else {}))
-        adversary = Adversary()
+        identities = [peer_identity(self.seed, i) for i in range(n)]
+        adversary = Adversary(addresses=frozenset(self.adversarial),
+                              peer_ids=frozenset(identities[i].peer_id for i in self.adversarial))
         speeds = self.rng.uniform(c.peers.speed_min, c.peers.speed_max, size=n)
         peers = []
         for i in range(n):
@@ -195,7 +202,7 @@ class Simulation:
             transform = self.data_attack if not honest else None
             trainer = Trainer(adapter, self.workload.train.subset(shares[i]), c.genesis.training, self.device,
                               derive_seed(self.seed, "batches", i), transform=transform)
-            identity = Identity.from_seed(derive_seed(self.seed, "identity", i).to_bytes(32, "little"))
+            identity = identities[i]
             sampler = GraphSampler(self.live, i, np.random.default_rng(derive_seed(self.seed, "sampler", i)),
                                    send_to_all=c.run.mode == "sync")
             node = PeerNode(c.genesis, identity, trainer, self.network.endpoint(i), sampler, settings=settings,

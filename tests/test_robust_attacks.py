@@ -5,17 +5,27 @@ from robust.attacks import ALIE, Backdoor, GaussianNoise, InnerProductManipulati
 GEN = torch.Generator().manual_seed(0)
 
 
-def test_model_attacks():
-    g = torch.tensor([1.0, -2.0])
-    honest = torch.tensor([[1.0, 0.0], [3.0, 0.0]])
-    assert torch.equal(SignFlip(2.0)(g, honest, GEN), torch.tensor([-2.0, 4.0]))
-    assert torch.equal(InnerProductManipulation(0.5)(g, honest, GEN), torch.tensor([-1.0, 0.0]))
-    noisy = GaussianNoise(1.0)(torch.zeros(10000), honest, GEN)
+def test_model_attacks_act_on_models():
+    start, trained = torch.tensor([1.0, 1.0]), torch.tensor([2.0, -1.0])
+    neighbours = torch.tensor([[1.0, 0.0], [3.0, 0.0]])
+    assert torch.equal(SignFlip(2.0)(start, trained, neighbours, GEN), torch.tensor([-1.0, 5.0]))
+    # IPM: the opposite of where the neighbours went from the attacker's start, ε times
+    assert torch.equal(InnerProductManipulation(0.5)(start, trained, neighbours, GEN), torch.tensor([0.5, 1.5]))
+    noisy = GaussianNoise(1.0)(torch.zeros(10000), torch.zeros(10000), neighbours, GEN)
     assert abs(float(noisy.std()) - 1.0) < 0.05
-    alie = ALIE(n=10, f=2)
+    # ALIE: the neighbours' per-coordinate mean minus z std (std of [1, 3] is √2)
+    assert torch.allclose(ALIE(z=1.0)(start, trained, neighbours, GEN), torch.tensor([2.0 - 2 ** 0.5, 0.0]))
+
+
+def test_alie_z_formula_and_too_little_knowledge():
+    alie = ALIE(n=10, f=2, z=None)
     # s = floor(10/2 + 1) - 2 = 4, z = Φ⁻¹(0.6) ≈ 0.2533
     assert abs(alie.z_value() - 0.2533) < 1e-3
-    assert torch.allclose(alie(g, honest, GEN), torch.tensor([2.0 - 0.2533 * 2 ** 0.5, 0.0]), atol=1e-3)
+    start, trained = torch.zeros(2), torch.tensor([1.0, 1.0])
+    one = torch.tensor([[3.0, 1.0]])
+    # one neighbour heard: its model and the attacker's own form the sample
+    assert torch.allclose(alie(start, trained, one, GEN), torch.tensor([2.0 - 0.2533 * 2 ** 0.5, 1.0]), atol=1e-3)
+    assert torch.equal(alie(start, trained, torch.empty(0, 2), GEN), trained)  # nothing to hide in
 
 
 def test_label_flip_and_backdoor():

@@ -28,7 +28,6 @@ from tqdm import tqdm
 
 from gossip.codecs import make_codec
 from gossip.errors import DecodeError
-from gossip.identity import Identity
 from gossip.payloads import HistoryRecord
 from gossip.replicas import ReplicaReceiver
 from peer.device import pick_device
@@ -52,6 +51,7 @@ from sim.runner import (
     data_boost,
     derive_seed,
     model_attack,
+    peer_identity,
     peer_shares,
     pick_adversaries,
     progress_bar,
@@ -130,8 +130,7 @@ class BatchedSimulation:
         self.replicas = BatchedReplicaSender(self.codec, self.spec, self.settings.keyframe_every)
         self.node_generators = [torch.Generator().manual_seed(derive_seed(self.seed, "node", i)) for i in range(n)]
         # the nodes engine's peer ids: rules see them, and both engines aggregate in their order
-        self.ids = [Identity.from_seed(derive_seed(self.seed, "identity", i).to_bytes(32, "little")).peer_id
-                    for i in range(n)]
+        self.ids = [peer_identity(self.seed, i).peer_id for i in range(n)]
         if g.aggregation.rule in STATEFUL:
             self.rules = [make(g.aggregation.rule, **g.aggregation.params) for _ in range(n)]
             for rule, peer_id in zip(self.rules, self.ids, strict=True):
@@ -181,9 +180,10 @@ class BatchedSimulation:
             base = self.latest if self.latest is not None else start
             return sybil_clones(base, 1, self.config.attack.jitter, self.attack_generators[i])[0]
         if self.model_attack is not None:
-            known = [arrival.vector - start for arrival in self.peers[i].inbox.values()]
-            honest = torch.stack(known) if known else torch.empty(0, start.numel())
-            poisoned = start + self.model_attack(current - start, honest, self.attack_generators[i])
+            heard = sorted((a for a in self.peers[i].inbox.values() if a.sender not in self.adversarial),
+                           key=lambda a: self.ids[a.sender])
+            neighbours = torch.stack([a.vector for a in heard]) if heard else torch.empty(0, start.numel())
+            poisoned = self.model_attack(start, current, neighbours, self.attack_generators[i])
         else:
             poisoned = current if self.boost == 1.0 else start + self.boost * (current - start)
         self.latest = poisoned.clone()  # what it sent, not a view of the row it later aggregates into
@@ -241,6 +241,27 @@ class BatchedSimulation:
                 self._send_history(i, targets[k])
             if self.config.run.mode == "async":
                 self._start_collecting(i)
+
+    def _send_listening_last(self, senders: list[int], starts: dict[int, torch.Tensor]) -> None:
+        """A lock-step gossip step's sends: all at once, except model attackers, which send as soon as
+        their honest neighbours' updates are in (`ModelPoisoner.listens` in the nodes engine)."""
+        listening = [i for i in senders if self.model_attack is not None and i in self.adversarial]
+        self._send_round([i for i in senders if i not in listening], starts)
+        sent_at = self.now
+        for ready, i in sorted((self._heard_honest_at(i), i) for i in listening):
+            self.now = ready
+            self._deliver(ready)
+            self._send_round([i], starts)
+        self.now = sent_at
+
+    def _heard_honest_at(self, i: int) -> float:
+        """When attacker i holds an update from each honest neighbour (or its lock-step window closes)."""
+        honest = {j for j in self.live.neighbours(i) if j not in self.adversarial}
+        heard = honest & set(self.peers[i].inbox)
+        due = {item[3]: item[0] for item in self._flight if item[2] == "update" and item[4] == i and item[3] in honest}
+        if len(heard | set(due)) < len(honest):
+            return self.now + LOCK_STEP_WINDOW["max_window"]
+        return max(due.values(), default=self.now)
 
     def _send_history(self, i: int, targets: list[int]) -> None:
         peer, rule = self.peers[i], self.rules[i]
@@ -344,7 +365,7 @@ class BatchedSimulation:
                 for peer in self.peers:
                     peer.step = step
                 self._deliver(self.now)
-                self._send_round(self.trains if step == 0 else everyone, starts)
+                self._send_listening_last(self.trains if step == 0 else everyone, starts)
                 arrivals = [item[0] for item in self._flight if item[2] == "update"]
                 held = sum(len(p.inbox) for p in self.peers)  # the clones' updates came during training
                 complete = held + len(arrivals) == sum(len(self.live.neighbours(i)) for i in everyone)
