@@ -43,11 +43,12 @@ class SignFlip:
 class GaussianNoise:
     """x + N(0, σ²) per coordinate (the "Gaussian" Byzantine worker of Blanchard et al. 2017).
 
-    σ is absolute, in parameter units; the default is about ten times the spread of honest
-    models on the digits workload, enough to wreck an average and easy prey for any robust rule.
+    σ is absolute, in parameter units. The default 2.0 is the smallest round value that takes
+    plain averaging down by more than 20 points on `examples/byzantine.toml` (σ = 1 costs 17);
+    any robust rule sees it from afar.
     """
 
-    sigma: float = 1.0
+    sigma: float = 2.0
 
     def __call__(self, start: Tensor, trained: Tensor, neighbours: Tensor, generator: torch.Generator) -> Tensor:
         return trained + self.sigma * torch.randn(trained.shape, generator=generator).to(trained)
@@ -62,13 +63,15 @@ class ALIE:
     from n peers of which f are Byzantine, s = floor(n/2 + 1) - f and z = Φ⁻¹((n - s)/n), is
     tuned to hide inside a server's majority; a gossip neighbourhood is small (n = 7, f = 1 gives
     z = 0.18) and models differ far less than gradients, so that z moves nothing. `z` (given)
-    replaces the formula; the default 1.5 still sits inside the honest spread per coordinate
-    (it passes median-type rules) yet, sent every round in the same direction, drags an average.
+    replaces the formula (`z = None` uses it). The default 5.0 is calibrated on
+    `examples/byzantine.toml` (plain averaging, 60 lock-step rounds, seed 5: no attack 0.911,
+    z = 3 0.819, z = 4 0.722, z = 5 0.443): σ shrinks as the neighbours agree, so the shift
+    stays small in absolute terms while it pushes every coordinate the same way, every round.
     """
 
     n: int = 10
     f: int = 2
-    z: float | None = 1.5
+    z: float | None = 5.0
 
     def z_value(self) -> float:
         if self.z is not None:
@@ -90,7 +93,8 @@ class InnerProductManipulation:
     μ - x0 is where the honest neighbours went this round, seen from the attacker's round-start
     model (its last aggregate, i.e. roughly their common point); the attacker sends the opposite
     step, so the average's step has a negative inner product with the honest one once ε is large
-    enough against the number of honest neighbours. With no neighbour heard it uses its own g.
+    enough against the number of honest neighbours (on `examples/byzantine.toml` ε = 2 moves
+    plain averaging by 1 point, ε = 4 takes it to chance). With no neighbour heard it uses its own g.
     """
 
     epsilon: float = 4.0

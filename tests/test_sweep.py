@@ -69,6 +69,15 @@ def test_grid_zip_and_seeds_expand_into_distinct_cells(tmp_path):
                           "lines": "topology.degree"}
 
 
+def test_zipped_values_are_judged_together_and_a_bad_row_is_named(tmp_path):
+    # a rule and its parameters only make sense together: `f` alone would be wrong for `mean`
+    rules = ('base = "base.toml"\n[zip]\n"genesis.aggregation.rule" = ["mean", "trimmed_mean"]\n'
+             '"genesis.aggregation.params" = [{}, { f = 1 }]\n')
+    assert len(load_sweep(_write(tmp_path, rules)).cells) == 2
+    with pytest.raises(ConfigError, match=r"genesis.aggregation.rule = mean, genesis.aggregation.params = \{.*f"):
+        load_sweep(_write(tmp_path, rules.replace("[{}, { f = 1 }]", "[{ f = 1 }, { f = 1 }]")))
+
+
 def test_a_cell_key_changes_with_any_resolved_value_but_not_with_the_name(tmp_path):
     keys = load_sweep(_write(tmp_path, GRID)).cells
     renamed = load_sweep(_write(tmp_path, GRID, BASE.replace('"tiny"', '"other"'))).cells

@@ -141,14 +141,17 @@ def _parse(raw: dict[str, Any], path: Path) -> Sweep:
         resolve_cell(base, raw_base, fixed_pairs)
     except ConfigError as exc:
         raise ConfigError(f"[set]: {exc}") from exc
-    for key, values in {**grid, **zipped}.items():
-        for value in values:  # each value alone first, so an error names the one bad value
-            try:
-                resolve_cell(base, raw_base, (*fixed_pairs, (key, value)))
-            except ConfigError as exc:
-                raise ConfigError(f"{key} = {format_value(value)}: {exc}") from exc
-    cells = []
     zip_rows = list(zip(*zipped.values(), strict=True)) if zipped else [()]
+    # each grid value alone and each zip row (its values only make sense together) first, so an
+    # error names the one bad value or row
+    alone = [((key, value),) for key, values in grid.items() for value in values]
+    alone += [tuple(zip(zipped, row, strict=True)) for row in zip_rows if row]
+    for pairs in alone:
+        try:
+            resolve_cell(base, raw_base, (*fixed_pairs, *pairs))
+        except ConfigError as exc:
+            raise ConfigError(f"{', '.join(f'{k} = {format_value(v)}' for k, v in pairs)}: {exc}") from exc
+    cells = []
     for grid_values in itertools.product(*grid.values()):
         for zip_values in zip_rows:
             values = (*zip(grid, grid_values, strict=True), *zip(zipped, zip_values, strict=True))
