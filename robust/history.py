@@ -74,7 +74,8 @@ class HistoryMatrix:
         self._data[row].copy_(vector)  # type: ignore[index]
 
     def add_pulls(self, keys: tuple[bytes, ...] | list[bytes], others: torch.Tensor, own: torch.Tensor) -> None:
-        """history[key_j] += others[j] - own, in place, without an [n, d] temporary. When the keys
+        """history[key_j] += others[j] - own, in place (`own`: the reference the pulls are measured
+        from; SybilWall passes the candidates' median), without an [n, d] temporary. When the keys
         hold consecutive rows (the same senders as last time, the usual case), it is an addition
         and a subtraction over those rows, block by block when they are wider than the caches
         hold (`block_columns`): the subtraction then finds the block the addition just wrote
