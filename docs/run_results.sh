@@ -19,6 +19,8 @@ $L examples/dfedsam.toml --out $O/noniid-dfedsam-q16 --set genesis.training.goss
 .venv/bin/loragossip sweep examples/sweeps/sybil.toml --workers 2 --no-progress --out runs/sweeps/sybil
 # 3. churn over seeds 3, 4, 5: 50 % leave at 1/3 and return at 2/3; 80 % unresponsive over the same span
 .venv/bin/loragossip sweep examples/sweeps/churn.toml --workers 2 --no-progress --out runs/sweeps/churn
+# 5. Byzantine: every rule x (none, sign flip, Gaussian, ALIE, IPM) x seeds 1-3, lock-step
+.venv/bin/loragossip sweep examples/sweeps/byzantine.toml --workers 2 --no-progress --out runs/sweeps/byzantine
 # 4. reproducibility: the same config and seed twice
 $L examples/quickstart.toml --out $O/repro-a --seed 42
 $L examples/quickstart.toml --out $O/repro-b --seed 42
