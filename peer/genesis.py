@@ -21,8 +21,9 @@ from peer.schema import SchemaError, did_you_mean, parse_sections
 PROTOCOL_VERSION = 1
 SCHEMES = ("ffa", "sb", "lora")
 CODECS = ("fp32", "fp16", "int8", "topk", "topk+int8")
-WORKLOADS = ("digits", "text-tiny", "sst2")
-BUILTIN_BASES = {"digits": "digits-mlp", "text-tiny": "tiny-bert"}  # sst2 takes a local model or "minilm"
+WORKLOADS = ("digits", "text-tiny", "sst2", "smollm2", "llama-tiny")
+# sst2 takes a local model or "minilm"; smollm2 takes "smollm2" (the `lm` extra) or a GGUF file
+BUILTIN_BASES = {"digits": "digits-mlp", "text-tiny": "tiny-bert", "llama-tiny": "tiny-llama"}
 OPTIMIZERS = ("sgd", "adamw")
 SB_INITS = ("seed", "svd")
 

@@ -42,15 +42,23 @@ class Schedule:
         return self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def _logits(model: nn.Module, features: dict[str, torch.Tensor]) -> torch.Tensor:
+def model_logits(model: nn.Module, features: dict[str, torch.Tensor]) -> torch.Tensor:
     out = model(**features)
     return out.logits if hasattr(out, "logits") else out
+
+
+def class_predictions(logits: torch.Tensor, classes: int | None) -> torch.Tensor:
+    """The predicted class of each row. A model may give one column more than its task has classes:
+    the log-probability of every other outcome (a language model's other tokens, see
+    `peer.workloads.answers`). Cross-entropy over all columns is then the model's own loss on the
+    answer, while a prediction compares the classes alone."""
+    return (logits if classes is None else logits[..., :classes]).argmax(dim=-1)
 
 
 class Trainer:
     def __init__(self, adapter: Adapter, data: TensorData, training: TrainingSection, device: torch.device,
                  seed: int, *, schedule: Schedule | None = None, clip: float | None = 1.0,
-                 transform: BatchTransform | None = None) -> None:
+                 transform: BatchTransform | None = None, classes: int | None = None) -> None:
         if len(data) == 0:
             raise ValueError("a peer needs at least one training sample")
         self.adapter = adapter
@@ -61,6 +69,7 @@ class Trainer:
         self.schedule = schedule or Schedule()
         self.clip = clip
         self.transform = transform
+        self.classes = classes
         self.step = 0
         self.generator = torch.Generator().manual_seed(seed)
         self.autocast = autocast_dtype(device)
@@ -98,7 +107,7 @@ class Trainer:
 
             def loss_fn(features=features, labels=labels) -> torch.Tensor:
                 with self._autocast():
-                    return nn.functional.cross_entropy(_logits(self.model, features).float(), labels)
+                    return nn.functional.cross_entropy(model_logits(self.model, features).float(), labels)
 
             if self.training.sam_rho > 0:
                 total += sam_step(params, loss_fn, self.optimizer, self.training.sam_rho,
@@ -121,7 +130,7 @@ class Trainer:
         for start in range(0, len(data), EVAL_BATCH):
             features = {k: v[start:start + EVAL_BATCH].to(self.device) for k, v in data.features.items()}
             with self._autocast():
-                out.append(_logits(self.model, features).float().cpu())
+                out.append(model_logits(self.model, features).float().cpu())
         return torch.cat(out) if out else torch.empty(0)
 
     def evaluate(self, data: TensorData) -> tuple[float, float]:
@@ -130,13 +139,13 @@ class Trainer:
             return float("nan"), float("nan")
         logits = self.predict(data)
         loss = float(nn.functional.cross_entropy(logits, data.labels.cpu()))
-        return loss, float((logits.argmax(dim=1) == data.labels.cpu()).float().mean())
+        return loss, float((class_predictions(logits, self.classes) == data.labels.cpu()).float().mean())
 
     def attack_success(self, inputs: TensorData, target: int) -> float:
         """Share of attack inputs (triggered or source-class samples) classified as the attacker's target."""
         if len(inputs) == 0:
             return float("nan")
-        return float((self.predict(inputs).argmax(dim=1) == target).float().mean())
+        return float((class_predictions(self.predict(inputs), self.classes) == target).float().mean())
 
     # checkpoint state ------------------------------------------------------------------------
     def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""One experiment from config to files: run (or baseline), then metrics.csv, summary.json, plots."""
+"""One experiment from config to files: run (or baseline), then metrics.csv, adapters, summary.json, plots."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from sim.adapters_file import write_adapters
 from sim.baselines import run_baseline
 from sim.batched.engine import BatchedSimulation
 from sim.config import SimConfig
@@ -41,6 +42,8 @@ def run_experiment(config: SimConfig, out: Path, *, seed: int | None = None, pro
         summary = sim.run()
         xlabel = "virtual time (s)" if config.run.mode == "async" else "virtual time (s), lock-step rounds"
     sim.metrics.write_csv(out / "metrics.csv")
+    data = config.resolve(config.run.data) if config.run.data else None
+    write_adapters(out, sim.final_vectors(), sim.honest_mask(), config.genesis, data)
     plots = plot_run(sim.metrics, out, f"{config.run.name} (seed {sim.seed})", xlabel) if sim.metrics.rows else []
     summary["plots"] = [p.name for p in plots]
     write_summary(out / "summary.json", summary)

@@ -196,12 +196,13 @@ class Simulation:
         peers = []
         for i in range(n):
             honest = i not in self.adversarial
-            adapter = Adapter(self.workload.build_base(), c.genesis)
+            adapter = Adapter(self.workload.build_base(self.device), c.genesis)
             if c.peers.init == "own":
                 adapter.reinit_trainable(derive_seed(self.seed, "init", i))
             transform = self.data_attack if not honest else None
             trainer = Trainer(adapter, self.workload.train.subset(shares[i]), c.genesis.training, self.device,
-                              derive_seed(self.seed, "batches", i), transform=transform)
+                              derive_seed(self.seed, "batches", i), transform=transform,
+                              classes=self.workload.num_classes)
             identity = identities[i]
             sampler = GraphSampler(self.live, i, np.random.default_rng(derive_seed(self.seed, "sampler", i)),
                                    send_to_all=c.run.mode == "sync")
@@ -271,6 +272,13 @@ class Simulation:
                              accuracy=accuracy, loss=loss, bytes_sent=p.node.bytes_sent,
                              bytes_received=p.node.bytes_received, consensus_distance=distance,
                              attack_success=success)
+
+    def final_vectors(self) -> torch.Tensor:
+        """Every peer's trainable vector, `[N, d]` on the CPU (written as `adapters.safetensors`)."""
+        return torch.stack([p.node.adapter.get_vector() for p in self.peers])
+
+    def honest_mask(self) -> list[bool]:
+        return [p.honest for p in self.peers]
 
     def _honest_accuracy(self) -> float:
         accuracy = self.metrics.honest_online_accuracy()

@@ -8,10 +8,10 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from peer.cli import data_cmd, demo_cmd, genesis_cmd, peer_cmd, sim_cmd, sweep_cmd, testnet_cmd
+from peer.cli import data_cmd, demo_cmd, export_cmd, genesis_cmd, peer_cmd, sim_cmd, sweep_cmd, testnet_cmd
 from peer.cli.errors import CommandError
 
-COMMANDS = (demo_cmd, sim_cmd, sweep_cmd, peer_cmd, testnet_cmd, genesis_cmd, data_cmd)
+COMMANDS = (demo_cmd, sim_cmd, sweep_cmd, peer_cmd, testnet_cmd, genesis_cmd, data_cmd, export_cmd)
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -2,13 +2,20 @@
 
 `build_workload(genesis, data_path)` returns a `Workload`; the base model is a pure function
 of the genesis (seed, base id), so every peer of a network holds the same frozen weights.
+
+One frozen base per process: the workload loads (or builds) its base once, and every
+`build_base()` after that is a fresh module *structure* whose parameters and buffers are the
+same tensors. Peers in the nodes engine, the daemon and the baselines then own only what they
+train; 16 MiniLM peers hold one MiniLM, not sixteen (docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -21,20 +28,68 @@ class WorkloadError(ValueError):
     """A workload cannot be built (missing data or model files, a base hash that differs)."""
 
 
+def _tensors(module: nn.Module) -> dict[str, torch.Tensor]:
+    """Every parameter and buffer by every name it has (tied weights appear under each name)."""
+    found = {name: p.detach() for name, p in module.named_parameters(remove_duplicate=False)}
+    found.update({name: b for name, b in module.named_buffers(remove_duplicate=False) if b is not None})
+    return found
+
+
+def _bind(module: nn.Module, tensors: dict[str, torch.Tensor]) -> nn.Module:
+    """Point every parameter and buffer of `module` at the tensor of the same name (no copy)."""
+    for name, current in list(module.named_parameters(remove_duplicate=False)):
+        owner, _, leaf = name.rpartition(".")
+        setattr(module.get_submodule(owner), leaf, nn.Parameter(tensors[name], requires_grad=current.requires_grad))
+    for name, _ in list(module.named_buffers(remove_duplicate=False)):
+        owner, _, leaf = name.rpartition(".")
+        setattr(module.get_submodule(owner), leaf, tensors[name])
+    return module
+
+
+@dataclass
+class SharedBase:
+    """A base model held once per process and device; `instance()` is a new module over the same tensors.
+
+    `architecture` builds the empty structure (it runs on the meta device, so it allocates nothing);
+    `loaded` is the base with its weights, kept as the template."""
+
+    architecture: Callable[[], nn.Module]
+    loaded: nn.Module
+    _by_device: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict, repr=False)
+
+    def tensors(self, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+        key = str(torch.device(device))
+        if key not in self._by_device:
+            self._by_device[key] = {k: v.to(device) for k, v in _tensors(self.loaded).items()}
+        return self._by_device[key]
+
+    def instance(self, device: torch.device | str = "cpu") -> nn.Module:
+        with torch.device("meta"):
+            module = self.architecture()
+        return _bind(module, self.tensors(device)).train(self.loaded.training)
+
+
 @dataclass
 class Workload:
     name: str
     num_classes: int
-    build_base: Callable[[], nn.Module]  # deterministic: the same genesis gives the same weights
+    base: SharedBase
     train: TensorData                    # the pool that partitioners split among peers
     test: TensorData                     # the global test set
-    base_hash: str                       # SHA-256 of the base weights
+    base_hash: str = ""                  # SHA-256 of the base weights (filled from `base` when empty)
+    tokenizer: Any = None                # text workloads: what turns text into the model's inputs
+
+    def __post_init__(self) -> None:
+        if not self.base_hash:
+            self.base_hash = state_hash(self.base.loaded)
+
+    def build_base(self, device: torch.device | str = "cpu") -> nn.Module:
+        """A module for one peer: its own structure, the process's one copy of the frozen weights."""
+        return self.base.instance(device)
 
 
 def state_hash(module: nn.Module) -> str:
     """SHA-256 over a module's state dict (sorted names, raw bytes): pins a base model in the genesis."""
-    import hashlib
-
     digest = hashlib.sha256()
     for name, tensor in sorted(module.state_dict().items()):
         digest.update(name.encode())
@@ -50,6 +105,10 @@ def build_workload(genesis: Genesis, data_path: str | Path | None = None) -> Wor
         from peer.workloads.text_tiny import build
     elif name == "sst2":
         from peer.workloads.sst2 import build
+    elif name == "smollm2":
+        from peer.workloads.smollm2 import build
+    elif name == "llama-tiny":
+        from peer.workloads.llama_tiny import build
     else:  # genesis validation makes this unreachable
         raise WorkloadError(f"unknown workload {name!r}")
     workload = build(genesis, data_path)

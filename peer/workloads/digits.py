@@ -19,7 +19,7 @@ from torch import nn
 
 from peer.data import TensorData, split
 from peer.genesis import Genesis
-from peer.workloads import Workload, seeded_init, state_hash
+from peer.workloads import SharedBase, Workload, seeded_init
 
 ARCH_VERSION = 2
 PRETRAIN_CLASSES = 5
@@ -88,11 +88,4 @@ def base_model(seed: int, public: TensorData) -> DigitsMLP:
 def build(genesis: Genesis, data_path: str | Path | None = None) -> Workload:
     seed = genesis.network.seed % (2**31)
     public, pool, test = load_pool(seed)
-    weights = base_model(seed, public).state_dict()
-
-    def build_base() -> nn.Module:
-        model = DigitsMLP()
-        model.load_state_dict(weights)
-        return model
-
-    return Workload("digits", 10, build_base, pool, test, state_hash(build_base()))
+    return Workload("digits", 10, SharedBase(DigitsMLP, base_model(seed, public)), pool, test)

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import numpy as np
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
-from torch import nn
 from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
 
 from peer.data import split
 from peer.genesis import Genesis
-from peer.workloads import Workload, seeded_init, state_hash
+from peer.workloads import SharedBase, Workload, seeded_init
 from peer.workloads.text import encode, read_tsv
 
 POOL_LIMIT = 6000
@@ -67,11 +66,7 @@ def build(genesis: Genesis, data_path: str | Path | None = None) -> Workload:
     config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=MAX_LENGTH, num_labels=2,
                         pad_token_id=tokenizer.pad_token_id)
-    weights = seeded_init(seed, lambda: BertForSequenceClassification(config)).state_dict()
+    def architecture() -> BertForSequenceClassification:
+        return BertForSequenceClassification(config)
 
-    def build_base() -> nn.Module:
-        model = BertForSequenceClassification(config)
-        model.load_state_dict(weights)
-        return model
-
-    return Workload("text-tiny", 2, build_base, pool, test, state_hash(build_base()))
+    return Workload("text-tiny", 2, SharedBase(architecture, seeded_init(seed, architecture)), pool, test)

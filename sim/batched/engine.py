@@ -116,12 +116,12 @@ class BatchedSimulation:
         speeds = self.rng.uniform(c.peers.speed_min, c.peers.speed_max, size=n)
         self.peers = [_Peer(i not in self.adversarial, float(speeds[i])) for i in range(n)]
         shares = peer_shares(c, self.workload.train.labels.numpy(), self.seed)
-        self.stacked = build_stacked(self.workload.build_base(), g, self.device)
+        self.stacked = build_stacked(self.workload.build_base(self.device), g, self.device)
         self.spec = self.stacked.spec
         transforms = {i: self.data_attack for i in self.adversarial} if self.data_attack is not None else {}
         self.trainer = BatchedTrainer(self.stacked, self.workload.train, [torch.as_tensor(s) for s in shares],
                                       g.training, self.device, [derive_seed(self.seed, "batches", i) for i in range(n)],
-                                      transforms=transforms)
+                                      transforms=transforms, classes=self.workload.num_classes)
         if c.peers.init == "own":
             for i in range(n):
                 self.trainer.vectors[i] = self._own_init(i)
@@ -151,6 +151,13 @@ class BatchedSimulation:
         self.now = 0.0
         self._flight: list = []
         self._order = itertools.count()
+
+    def final_vectors(self) -> torch.Tensor:
+        """Every peer's trainable vector, `[N, d]` on the CPU (written as `adapters.safetensors`)."""
+        return self.trainer.vectors.detach().cpu().clone()
+
+    def honest_mask(self) -> list[bool]:
+        return [p.honest for p in self.peers]
 
     # building ----------------------------------------------------------------------------------
     def _own_init(self, index: int) -> torch.Tensor:

@@ -18,17 +18,12 @@ from torch import nn
 from peer.data import TensorData
 from peer.device import autocast_dtype
 from peer.genesis import TrainingSection
-from peer.trainer import EVAL_BATCH, BatchTransform, Schedule
+from peer.trainer import EVAL_BATCH, BatchTransform, Schedule, class_predictions, model_logits
 from sim.batched.optim import StackedOptimizer, clip_rows, row_norms
 from sim.batched.stacked import StackedModel
 
 EVAL_ROWS = 16 * EVAL_BATCH  # inputs per evaluation pass (peers × test samples): the best of 2k-40k on 2 cores
 PASS_BYTES = 1 << 27  # activations one pass may hold: 128 MiB (161 k digits samples, 22 MiniLM sentences)
-
-
-def _logits(model: nn.Module, features: dict[str, torch.Tensor]) -> torch.Tensor:
-    out = model(**features)
-    return out.logits if hasattr(out, "logits") else out
 
 
 class BatchedTrainer:
@@ -37,7 +32,7 @@ class BatchedTrainer:
     def __init__(self, stacked: StackedModel, pool: TensorData, shares: Sequence[torch.Tensor],
                  training: TrainingSection, device: torch.device, seeds: Sequence[int], *,
                  transforms: dict[int, BatchTransform] | None = None, schedule: Schedule | None = None,
-                 clip: float | None = 1.0) -> None:
+                 clip: float | None = 1.0, classes: int | None = None) -> None:
         if any(len(s) == 0 for s in shares):
             raise ValueError("a peer needs at least one training sample")
         self.stacked, self.spec = stacked, stacked.spec
@@ -49,6 +44,7 @@ class BatchedTrainer:
         self.transforms = transforms or {}
         self.schedule = schedule or Schedule()
         self.clip = clip
+        self.classes = classes
         n = len(shares)
         self.vectors = stacked.initial.to(device).repeat(n, 1)
         self.optimizer = StackedOptimizer(training.optimizer, n, self.spec.numel, device)
@@ -94,7 +90,7 @@ class BatchedTrainer:
         features, labels, weights = batch
         leaf = params.detach().requires_grad_(True)
         with self.stacked.rows(leaf), self._autocast():
-            logits = _logits(self.stacked.model, features)
+            logits = model_logits(self.stacked.model, features)
         losses = nn.functional.cross_entropy(logits.float(), labels, reduction="none").view(weights.shape)
         per_peer = (losses * weights).sum(dim=1)
         (grad,) = torch.autograd.grad(per_peer.sum(), leaf)
@@ -117,7 +113,7 @@ class BatchedTrainer:
             features = {k: v[:m] for k, v in self.pool.features.items()}
             leaf = self.stacked.initial.to(self.device)[None].requires_grad_(True)
             with torch.autograd.graph.saved_tensors_hooks(count, lambda t: t), self.stacked.rows(leaf):
-                _logits(self.stacked.model, features)
+                model_logits(self.stacked.model, features)
             kept.append(total)
         return max(1, (kept[1] - kept[0]) // 2)
 
@@ -169,10 +165,10 @@ class BatchedTrainer:
         rows[1] += torch.randn(rows.shape[1], generator=generator).to(self.device) * 0.1
         repeated = {k: v.repeat(2, *([1] * (v.dim() - 1))) for k, v in features.items()}
         with self.stacked.rows(rows):
-            expected = _logits(self.stacked.model, repeated)
+            expected = model_logits(self.stacked.model, repeated)
         try:
             with self.stacked.rows(rows, shared=2):
-                got = _logits(self.stacked.model, features)
+                got = model_logits(self.stacked.model, features)
         except RuntimeError:  # a shape mismatch: the model mixes the inputs with per-peer values
             return False
         return got.shape == expected.shape and torch.allclose(got, expected, rtol=1e-4, atol=1e-5)
@@ -180,7 +176,7 @@ class BatchedTrainer:
     @torch.no_grad()
     def predictions(self, rows: list[int], data: TensorData) -> torch.Tensor:
         """Predicted classes `[k, len(data)]` of peers `rows` on `data`."""
-        return self._over(rows, data, lambda logits, labels: logits.argmax(dim=-1))
+        return self._over(rows, data, lambda logits, labels: class_predictions(logits, self.classes))
 
     @torch.no_grad()
     def evaluate(self, rows: list[int], data: TensorData) -> tuple[torch.Tensor, torch.Tensor]:
@@ -191,7 +187,7 @@ class BatchedTrainer:
         both = self._over(rows, data, lambda logits, labels: torch.stack([
             nn.functional.cross_entropy(logits.transpose(1, 2), labels.expand(logits.shape[0], -1),
                                         reduction="none"),
-            (logits.argmax(dim=-1) == labels).float()]))
+            (class_predictions(logits, self.classes) == labels).float()]))
         return both[0].mean(dim=1), both[1].mean(dim=1)
 
     def _over(self, rows: list[int], data: TensorData, reduce) -> torch.Tensor:
@@ -212,7 +208,7 @@ class BatchedTrainer:
                 else:
                     inputs, shared = {key: v.repeat(k, *([1] * (v.dim() - 1))) for key, v in features.items()}, None
                 with self.stacked.rows(self.vectors[block], shared=shared), self._autocast():
-                    logits = _logits(self.stacked.model, inputs).float().view(k, m, -1)
+                    logits = model_logits(self.stacked.model, inputs).float().view(k, m, -1)
                 parts.append(reduce(logits, labels).cpu())
             out.append(torch.cat(parts, dim=-1))
         return torch.cat(out, dim=-2)
