@@ -84,7 +84,10 @@ def test_export_from_a_simulation_takes_the_honest_average_or_one_peer(simulatio
 def test_export_refuses_what_it_cannot_do_in_one_line(simulation_run, tmp_path, capsys):
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep.txt").write_text("mine", encoding="utf-8")
+    (tmp_path / "damaged").mkdir()
+    (tmp_path / "damaged" / "adapters.safetensors").write_bytes(b"\x00garbage")
     cases = [
+        ([str(tmp_path / "damaged"), "--out", str(tmp_path / "c")], "not a simulation's adapters file"),
         ([str(simulation_run), "--out", str(tmp_path / "full")], "--force"),
         ([str(simulation_run), "--out", str(tmp_path / "a"), "--peer", "9"], "peers 0..3"),
         ([str(tmp_path), "--out", str(tmp_path / "b")], "neither a simulation"),
