@@ -20,8 +20,7 @@ from peer.data import split
 from peer.genesis import Genesis
 from peer.workloads import SharedBase, Workload, seeded_init
 from peer.workloads.answers import LABEL_WORDS, QUESTION, SYSTEM, AnswerScorer, encode_prompts, label_token_ids
-from peer.workloads.text import read_tsv
-from peer.workloads.text_tiny import synthetic_sentences
+from peer.workloads.text import pool_sentences
 
 POOL_LIMIT = 3000
 MAX_LENGTH = 64
@@ -53,10 +52,7 @@ def tiny_config(tokenizer: PreTrainedTokenizerFast) -> LlamaConfig:
 
 def build(genesis: Genesis, data_path: str | Path | None = None) -> Workload:
     seed = genesis.network.seed % (2**31)
-    if data_path is not None:
-        sentences, labels = read_tsv(Path(data_path) / "train.tsv", limit=POOL_LIMIT)
-    else:
-        sentences, labels = synthetic_sentences(1200, seed)
+    sentences, labels = pool_sentences(data_path, POOL_LIMIT, 1200, seed)
     tokenizer = train_tokenizer(sentences)
     answers = label_token_ids(tokenizer)
     pool, test = split(encode_prompts(tokenizer, sentences, labels, MAX_LENGTH), 0.2, seed)

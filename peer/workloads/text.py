@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from peer.data import TensorData
@@ -44,3 +45,32 @@ def encode(tokenizer, sentences: list[str], labels: list[int], max_length: int =
     batch = tokenizer(sentences, padding="max_length", truncation=True, max_length=max_length, return_tensors="pt")
     return TensorData({"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]},
                       torch.tensor(labels, dtype=torch.long))
+
+
+_POSITIVE = ["great", "wonderful", "moving", "brilliant", "charming", "funny", "sharp", "beautiful", "smart"]
+_NEGATIVE = ["dull", "boring", "awful", "clumsy", "tedious", "flat", "lifeless", "messy", "stupid"]
+_SUBJECTS = ["the film", "this movie", "the story", "the cast", "the script", "its ending", "the director"]
+_LINKS = ["is", "was", "feels", "seems", "remains", "turns out"]
+_ADVERBS = ["really", "quite", "very", "utterly", "somewhat", ""]
+
+
+def synthetic_sentences(count: int, seed: int) -> tuple[list[str], list[int]]:
+    rng = np.random.default_rng(seed)
+    sentences, labels = [], []
+    for _ in range(count):
+        label = int(rng.integers(2))
+        words = _POSITIVE if label else _NEGATIVE
+        parts = [rng.choice(_SUBJECTS), rng.choice(_LINKS), rng.choice(_ADVERBS), rng.choice(words)]
+        if rng.random() < 0.5:
+            parts += ["and", rng.choice(_ADVERBS), rng.choice(words)]
+        sentences.append(" ".join(p for p in parts if p))
+        labels.append(label)
+    return sentences, labels
+
+
+def pool_sentences(data_path: str | Path | None, limit: int, synthetic: int, seed: int) -> tuple[list[str], list[int]]:
+    """The tiny workloads' pool: SST-2's `train.tsv` of `data_path` (capped at `limit`) when given,
+    else `synthetic` seeded template sentences, so tests need no files."""
+    if data_path is not None:
+        return read_tsv(Path(data_path) / "train.tsv", limit=limit)
+    return synthetic_sentences(synthetic, seed)

@@ -11,36 +11,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
 
 from peer.data import split
 from peer.genesis import Genesis
 from peer.workloads import SharedBase, Workload, seeded_init
-from peer.workloads.text import encode, read_tsv
+from peer.workloads.text import encode, pool_sentences
 
 POOL_LIMIT = 6000
 MAX_LENGTH = 32
-_POSITIVE = ["great", "wonderful", "moving", "brilliant", "charming", "funny", "sharp", "beautiful", "smart"]
-_NEGATIVE = ["dull", "boring", "awful", "clumsy", "tedious", "flat", "lifeless", "messy", "stupid"]
-_SUBJECTS = ["the film", "this movie", "the story", "the cast", "the script", "its ending", "the director"]
-_LINKS = ["is", "was", "feels", "seems", "remains", "turns out"]
-_ADVERBS = ["really", "quite", "very", "utterly", "somewhat", ""]
-
-
-def synthetic_sentences(count: int, seed: int) -> tuple[list[str], list[int]]:
-    rng = np.random.default_rng(seed)
-    sentences, labels = [], []
-    for _ in range(count):
-        label = int(rng.integers(2))
-        words = _POSITIVE if label else _NEGATIVE
-        parts = [rng.choice(_SUBJECTS), rng.choice(_LINKS), rng.choice(_ADVERBS), rng.choice(words)]
-        if rng.random() < 0.5:
-            parts += ["and", rng.choice(_ADVERBS), rng.choice(words)]
-        sentences.append(" ".join(p for p in parts if p))
-        labels.append(label)
-    return sentences, labels
 
 
 def train_tokenizer(sentences: list[str], vocab_size: int = 2000) -> PreTrainedTokenizerFast:
@@ -56,10 +36,7 @@ def train_tokenizer(sentences: list[str], vocab_size: int = 2000) -> PreTrainedT
 
 def build(genesis: Genesis, data_path: str | Path | None = None) -> Workload:
     seed = genesis.network.seed % (2**31)
-    if data_path is not None:
-        sentences, labels = read_tsv(Path(data_path) / "train.tsv", limit=POOL_LIMIT)
-    else:
-        sentences, labels = synthetic_sentences(2400, seed)
+    sentences, labels = pool_sentences(data_path, POOL_LIMIT, 2400, seed)
     tokenizer = train_tokenizer(sentences)
     data = encode(tokenizer, sentences, labels, MAX_LENGTH)
     pool, test = split(data, 0.2, seed)
