@@ -81,6 +81,7 @@ def _from_simulation(args: argparse.Namespace) -> tuple[torch.Tensor, Path, Path
 
 def _from_state_dir(args: argparse.Namespace) -> tuple[torch.Tensor, Path, Path | None, str]:
     from peer.checkpoint import CheckpointStore
+    from peer.genesis import load_genesis
 
     if args.genesis is None:
         raise CommandError("a daemon's state directory needs --genesis (the network's genesis file)")
@@ -90,18 +91,12 @@ def _from_state_dir(args: argparse.Namespace) -> tuple[torch.Tensor, Path, Path 
     if loaded is None or "adapter" not in loaded[0]:
         raise CommandError(f"{args.source}: no readable checkpoint with an adapter")
     tensors, state = loaded
-    _check_network(args.genesis, state)
-    return tensors["adapter"], args.genesis, None, f"the adapter of round {state.get('round', '?')}"
-
-
-def _check_network(genesis_path: Path, state: dict) -> None:
-    from peer.genesis import load_genesis
-
     network = state.get("network_id")
-    expected = load_genesis(genesis_path).network_id.hex()
+    expected = load_genesis(args.genesis).network_id.hex()
     if isinstance(network, str) and network != expected:
-        raise CommandError(f"the checkpoint belongs to network {network[:12]}..., the genesis {genesis_path} "
+        raise CommandError(f"the checkpoint belongs to network {network[:12]}..., the genesis {args.genesis} "
                            f"names {expected[:12]}...")
+    return tensors["adapter"], args.genesis, None, f"the adapter of round {state.get('round', '?')}"
 
 
 def _numel(workload, genesis) -> int:
