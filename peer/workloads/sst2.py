@@ -88,12 +88,14 @@ def build(genesis: Genesis, data_path: str | Path | None = None) -> Workload:
         # load report transformers prints about it would only alarm
         previous = transformers_logging.get_verbosity()
         transformers_logging.set_verbosity_error()
+        transformers_logging.disable_progress_bar()  # a bar for loading 22 M weights is noise
         try:
             if pooled:
                 return MeanPooledClassifier(AutoModel.from_pretrained(source, local_files_only=True), 2)
             return AutoModelForSequenceClassification.from_pretrained(source, num_labels=2, local_files_only=True)
         finally:
             transformers_logging.set_verbosity(previous)
+            transformers_logging.enable_progress_bar()
 
     loaded = seeded_init(seed, pretrained)
     config = loaded.encoder.config if pooled else loaded.config
