@@ -25,5 +25,5 @@ $L examples/dfedsam.toml --out $O/noniid-dfedsam-q16 --set genesis.training.goss
 $L examples/quickstart.toml --out $O/repro-a --seed 42
 $L examples/quickstart.toml --out $O/repro-b --seed 42
 .venv/bin/loragossip sim compare $O/noniid-mean $O/noniid-vc $O/noniid-dfedsam $O/noniid-fedavg --out $O/noniid.png
-# 6. SST-2 with SmolLM2 (make lm): docs/run_smollm2.sh
-bash docs/run_smollm2.sh
+# 6, 7. SST-2 with SmolLM2 (make lm) and MiniLM (the minilm extra): docs/run_sst2.sh
+bash docs/run_sst2.sh

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# docs/RESULTS.md sections 6 and 7: SST-2 with a real model, at the scale 2 CPU cores allow: a 2 000-sentence
+# slice of SST-2's train.tsv shared by 8 peers and the first 200 dev sentences as the test set.
+#   6. SmolLM2-135M-Instruct (needs `make lm`): 6 lock-step rounds of 5 local steps (batch 8). Learning rates per
+#      scheme from a 20-step probe on one peer (ffa 3e-3, sb 1e-2, lora 1e-3; docs/RESULTS.md).
+#   7. all-MiniLM-L6-v2 (needs the minilm extra), after the mean-pooling fix: 10 lock-step rounds of 5 AdamW steps
+#      (batch 16, lr 1e-3, the example's), gossip and centralised FedAvg for each scheme.
+# Outputs in runs/results/smollm2-* and runs/results/minilm-*. `bash docs/run_sst2.sh minilm` runs section 7 alone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIM=".venv/bin/loragossip sim --no-progress"
+O=runs/results
+DATA="$PWD/runs/data/sst2-slice"
+mkdir -p "$DATA"
+head -2001 ../shared/data/sst2/train.tsv > "$DATA/train.tsv"
+head -201 ../shared/data/sst2/dev.tsv > "$DATA/dev.tsv"
+if [ "${1:-all}" != minilm ]; then
+  L="$SIM examples/sst2-smollm2.toml"
+  S=(--set "run.data=\"$DATA\"" --set run.rounds=6 --set run.eval_every=6)
+  $L --out $O/smollm2-ffa        "${S[@]}"
+  $L --out $O/smollm2-ffa-fedavg "${S[@]}" --set run.baseline=fedavg
+  $L --out $O/smollm2-sb         "${S[@]}" --set genesis.adapter.scheme=\"sb\" --set genesis.training.lr=0.01
+  $L --out $O/smollm2-lora       "${S[@]}" --set genesis.adapter.scheme=\"lora\" --set genesis.training.lr=0.001
+fi
+L="$SIM examples/sst2-minilm.toml"
+S=(--set "run.data=\"$DATA\"" --set run.mode=\"sync\" --set run.rounds=10 --set run.eval_every=10)
+for scheme in ffa sb lora; do
+  $L --out $O/minilm-$scheme        "${S[@]}" --set genesis.adapter.scheme=\"$scheme\"
+  $L --out $O/minilm-$scheme-fedavg "${S[@]}" --set genesis.adapter.scheme=\"$scheme\" --set run.baseline=fedavg
+done
