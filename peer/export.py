@@ -35,8 +35,7 @@ def plain_base(module: nn.Module) -> tuple[nn.Module, str]:
     return module, ""
 
 
-def export_adapter(vector: torch.Tensor, genesis: Genesis, workload: Workload, out: Path,
-                   base_name: str | None = None) -> Path:
+def export_adapter(vector: torch.Tensor, genesis: Genesis, workload: Workload, out: Path) -> Path:
     """Write `vector` (a flat adapter of `genesis`) as a peft folder at `out`. Returns `out`."""
     adapter = Adapter(workload.build_base(), genesis)
     adapter.set_vector(vector)
@@ -55,7 +54,7 @@ def export_adapter(vector: torch.Tensor, genesis: Genesis, workload: Workload, o
                 raise ValueError(f"{name}: no such tensor in the exported peft model")
             named[name].copy_(tensor)
     # peft takes the name from the model, which a module built from a config does not carry
-    exported.peft_config["default"].base_model_name_or_path = base_name or genesis.model.base
+    exported.peft_config["default"].base_model_name_or_path = genesis.model.base
     out.mkdir(parents=True, exist_ok=True)
     # no embedding layer is trained, and "auto" would look the base name up on the Hub
     exported.save_pretrained(out, save_embedding_layers=False)
