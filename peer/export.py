@@ -36,8 +36,12 @@ def plain_base(module: nn.Module) -> tuple[nn.Module, str]:
 
 
 def export_adapter(vector: torch.Tensor, genesis: Genesis, workload: Workload, out: Path) -> Path:
-    """Write `vector` (a flat adapter of `genesis`) as a peft folder at `out`. Returns `out`."""
+    """Write `vector` (a flat adapter of `genesis`) as a peft folder at `out`. Returns `out`; ValueError,
+    with nothing written, when the vector does not fit the genesis adapter."""
     adapter = Adapter(workload.build_base(), genesis)
+    if vector.shape != (adapter.spec.numel,):
+        raise ValueError(f"an adapter of {vector.numel()} values does not fit this genesis, whose adapter has "
+                         f"{adapter.spec.numel} (another network?)")
     adapter.set_vector(vector)
     plain, prefix = plain_base(workload.build_base())
     a = genesis.adapter

@@ -8,13 +8,13 @@ peers were honest and the workload's data folder (a text workload rebuilds its b
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from peer.atomic import fsync_replace
 from peer.genesis import Genesis, to_toml
 
 FILE = "adapters.safetensors"
@@ -23,15 +23,15 @@ GENESIS = "genesis.toml"
 
 def write_adapters(out: Path, vectors: torch.Tensor, honest: list[bool], genesis: Genesis,
                    data: Path | None) -> Path:
-    """Write `vectors` ([N, d]) and the genesis into the run folder `out`, each by an atomic rename."""
+    """Write `vectors` ([N, d]) and the genesis into the run folder `out`, each by an atomic, fsynced rename."""
     meta = {"honest": json.dumps(honest), "data": str(data.resolve()) if data is not None else ""}
     path = out / FILE
     tmp = out / f".{FILE}.tmp"
     save_file({"vectors": vectors.detach().float().cpu().contiguous()}, tmp, metadata=meta)
-    os.replace(tmp, path)
+    fsync_replace(tmp, path)
     tmp = out / f".{GENESIS}.tmp"
     tmp.write_text(to_toml(genesis), encoding="utf-8")
-    os.replace(tmp, out / GENESIS)
+    fsync_replace(tmp, out / GENESIS)
     return path
 
 

@@ -35,7 +35,7 @@ class _NodePeers:
         return torch.tensor([float(len(p.trainer.data)) for p in self.honest])
 
     def vectors(self) -> torch.Tensor:
-        return self.sim.final_vectors()[[p.index for p in self.honest]]
+        return torch.stack([p.node.adapter.get_vector() for p in self.honest])
 
     def set_all(self, vector: torch.Tensor) -> None:
         for p in self.honest:

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from peer.cli.errors import CommandError
 from peer.cli.types import non_negative_int
+
+if TYPE_CHECKING:
+    from peer.genesis import Genesis
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,16 +50,16 @@ def _export(args: argparse.Namespace) -> int:
     try:
         if (args.source / "adapters.safetensors").exists():
             vector, genesis_path, data, what = _from_simulation(args)
+            genesis = load_genesis(genesis_path)
         elif (args.source / "checkpoints").is_dir():
-            vector, genesis_path, data, what = _from_state_dir(args)
+            if args.genesis is None:
+                raise CommandError("a daemon's state directory needs --genesis (the network's genesis file)")
+            genesis = load_genesis(args.genesis)
+            vector, data, what = _from_state_dir(args, genesis)
         else:
             raise CommandError(f"{args.source}: neither a simulation's output (adapters.safetensors) nor a "
                                "daemon's state directory (checkpoints/)")
-        genesis = load_genesis(genesis_path)
         workload = build_workload(genesis, args.workload_data or data)
-        if vector.shape[0] != _numel(workload, genesis):
-            raise CommandError(f"{args.source}: an adapter of {vector.shape[0]} values does not fit the genesis "
-                               f"{genesis_path} (another network?)")
         export_adapter(vector, genesis, workload, args.out)
     except (GenesisError, WorkloadError, ValueError, OSError) as exc:
         raise CommandError(str(exc)) from exc
@@ -79,12 +83,9 @@ def _from_simulation(args: argparse.Namespace) -> tuple[torch.Tensor, Path, Path
     return vectors[chosen].mean(dim=0), genesis, data, f"the average of {len(chosen)} honest peers' adapters"
 
 
-def _from_state_dir(args: argparse.Namespace) -> tuple[torch.Tensor, Path, Path | None, str]:
+def _from_state_dir(args: argparse.Namespace, genesis: Genesis) -> tuple[torch.Tensor, Path | None, str]:
     from peer.checkpoint import CheckpointStore
-    from peer.genesis import load_genesis
 
-    if args.genesis is None:
-        raise CommandError("a daemon's state directory needs --genesis (the network's genesis file)")
     if args.peer is not None or args.average:
         raise CommandError("--peer and --average choose among a simulation's peers; a state directory has one")
     loaded = CheckpointStore(args.source / "checkpoints").load()
@@ -92,15 +93,9 @@ def _from_state_dir(args: argparse.Namespace) -> tuple[torch.Tensor, Path, Path 
         raise CommandError(f"{args.source}: no readable checkpoint with an adapter")
     tensors, state = loaded
     network = state.get("network_id")
-    expected = load_genesis(args.genesis).network_id.hex()
+    expected = genesis.network_id.hex()
     if isinstance(network, str) and network != expected:
         raise CommandError(f"the checkpoint belongs to network {network[:12]}..., the genesis {args.genesis} "
                            f"names {expected[:12]}...")
-    return tensors["adapter"], args.genesis, None, f"the adapter of round {state.get('round', '?')}"
-
-
-def _numel(workload, genesis) -> int:
-    from peer.adapters import Adapter
-
-    return Adapter(workload.build_base(), genesis).spec.numel
+    return tensors["adapter"], None, f"the adapter of round {state.get('round', '?')}"
 

@@ -102,10 +102,9 @@ class AnswerScorer(nn.Module):
 
 def answer_workload_data(tokenizer, train: tuple[list[str], list[int]], test: tuple[list[str], list[int]],
                          max_length: int = MAX_LENGTH) -> tuple[TensorData, TensorData]:
-    """(pool, test) as prompt tensors; checks that the label words are single tokens first. The test set
-    is ordered by prompt length: an evaluation pass then holds prompts of similar length, and cutting
-    it to its longest prompt wastes little (a mean over the set does not depend on its order)."""
-    label_token_ids(tokenizer)
+    """(pool, test) as prompt tensors. The test set is ordered by prompt length: an evaluation pass then
+    holds prompts of similar length, and cutting it to its longest prompt wastes little (a mean over
+    the set does not depend on its order)."""
     test_data = encode_prompts(tokenizer, *test, max_length)
     order = torch.argsort(test_data.features["attention_mask"].sum(dim=1), stable=True)
     return encode_prompts(tokenizer, *train, max_length), test_data.subset(order)

@@ -71,9 +71,9 @@ def build(genesis: Genesis, data_path: str | Path | None = None) -> Workload:
     if data_path is None:
         raise WorkloadError("the smollm2 workload needs --data DIR with train.tsv and dev.tsv (GLUE SST-2)")
     lm, tokenizer = load(gguf_path(genesis.model.base))
+    answers = label_token_ids(tokenizer)  # refuses a tokenizer that splits a label word, before any encoding
     pool, test = answer_workload_data(tokenizer, read_tsv(Path(data_path) / "train.tsv", limit=TRAIN_LIMIT),
                                       read_tsv(Path(data_path) / "dev.tsv"))
-    answers = label_token_ids(tokenizer)
     config = lm.config
 
     def architecture() -> nn.Module:
