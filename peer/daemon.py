@@ -257,7 +257,8 @@ class Daemon:
             pause = o.round_seconds - (time.monotonic() - started)
             if pause > 0:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop.wait(), pause)
+                    async with asyncio.timeout(pause):
+                        await self.stop.wait()
 
     async def _announce(self) -> None:
         """A signed hello where the transport keeps one (MQTT: retained on the broker)."""

@@ -269,8 +269,9 @@ class PeerNode:
             if remaining <= 0:
                 return
             self._arrival.clear()
-            try:
-                await asyncio.wait_for(self._arrival.wait(), remaining)
+            try:  # not `wait_for`: on Python 3.11 it swallows a cancel that meets an arrival
+                async with asyncio.timeout(remaining):
+                    await self._arrival.wait()
             except TimeoutError:
                 return
 

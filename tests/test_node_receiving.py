@@ -139,3 +139,21 @@ def test_a_late_peer_catches_up_with_the_members_rounds_a_bounded_step_at_a_time
         node._aggregate()
         rounds.append(node.round)
     assert rounds == [5, 10, 15, 20]  # towards the highest round heard, never more than max_staleness at once
+
+
+@pytest.mark.parametrize("turns", range(5))
+def test_a_cancel_that_meets_an_arrival_still_ends_the_wait(node, turns):
+    """A peer that leaves (churn) or a Ctrl-C cancels a node waiting for arrivals. When an arrival
+    lands in the same turn of the loop, the cancel must still win: Python 3.11's `wait_for` returns
+    the arrival instead and the node would run on, unseen, as a zombie."""
+    async def scenario() -> bool:
+        waiting = asyncio.ensure_future(node._wait_until(lambda: False))
+        await asyncio.sleep(0)  # it waits for arrivals now
+        node._arrival.set()
+        for _ in range(turns):  # the arrival's wake-ups are somewhere in the loop's queue
+            await asyncio.sleep(0)
+        waiting.cancel()
+        await asyncio.wait([waiting])
+        return waiting.cancelled()
+
+    assert asyncio.run(scenario())

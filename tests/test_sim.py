@@ -160,14 +160,21 @@ def test_ctrl_c_keeps_the_results_so_far(tmp_path, mode):
                       '[peers]\ncount = 4\n[topology]\ndegree = 2\n[genesis.training]\nlocal_steps = 1\n')
     out, err = tmp_path / "out", tmp_path / "stderr.txt"
     with open(err, "wb") as stderr:
-        process = subprocess.Popen([sys.executable, "-m", "peer.cli.main", "sim", str(config), "--out", str(out)],
-                                   stdout=subprocess.DEVNULL, stderr=stderr)
+        # -X faulthandler: if it ever hangs, SIGABRT makes it print where every thread stands
+        process = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "peer.cli.main", "sim", str(config),
+                                    "--out", str(out)], stdout=subprocess.DEVNULL, stderr=stderr)
         try:
             deadline = time.monotonic() + 120
             while not re.search(rb"\| *[3-9]\d*(\.\d+)?/", err.read_bytes()) and time.monotonic() < deadline:
                 time.sleep(0.2)  # until the bar shows a few rounds (or virtual seconds) done
             process.send_signal(signal.SIGINT)
-            status = process.wait(timeout=120)
+            try:
+                status = process.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                process.send_signal(signal.SIGABRT)
+                process.wait(timeout=30)
+                where = err.read_text(errors="replace")[-6000:]
+                pytest.fail(f"still running 120 s after Ctrl-C; where it stood:\n{where}")
         finally:
             process.kill()
     text = err.read_text(errors="replace")
