@@ -25,6 +25,7 @@ from gossip.identity import PEER_ID_LEN
 from gossip.packing import Buffer, Packed, pack
 from gossip.spec import AdapterSpec
 from gossip.wire import DEFAULT_LIMITS, Limits, unpack_bounded
+from robust.history import HistoryRecord  # SybilWall's record: the history body carries it
 
 MODES = ("model", "delta")
 MAX_DEGREE = 1 << 20
@@ -37,13 +38,6 @@ class Update:
     base: int
     vector: torch.Tensor  # flat float32, spec order
     degree: int = 0       # the sender's number of neighbours, for Metropolis-Hastings weights
-
-
-@dataclass(frozen=True)
-class HistoryRecord:
-    subject: bytes
-    distance: int
-    vector: torch.Tensor
 
 
 @dataclass(frozen=True)

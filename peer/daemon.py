@@ -148,8 +148,7 @@ class Daemon:
                              settings=NodeSettings(train_in_thread=True, catch_up_rounds=True),
                              checkpoints=CheckpointStore(o.state_dir / "checkpoints"),
                              seed=seed_from(self.identity, "node"),
-                             on_control=self.membership.on_control, on_reject=self._on_reject)
-        self.membership.send = self.node.send
+                             extensions=(self.membership,), on_reject=self._on_reject)
         self.status_server = StatusServer(self.status, o.status_host, o.status_port)
         self.accuracy = float("nan")
         self.eval_round = -1
@@ -243,8 +242,6 @@ class Daemon:
         while not self.stop.is_set():
             started = time.monotonic()
             await self.node.run_round()
-            self.membership.round = self.node.round
-            self.membership.rounds_run += 1
             if self.node.round % o.eval_every == 0:
                 _, self.accuracy = await asyncio.to_thread(self.trainer.evaluate, self.test)
                 self.eval_round = self.node.round

@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 
@@ -41,6 +41,9 @@ from gossip.transport import Address
 from gossip.transport.newcomers import NewcomerBudget, NewcomerLimits
 from peer.atomic import write_json_atomic
 from topology.cyclon import CyclonView
+
+if TYPE_CHECKING:
+    from peer.node import PeerNode
 
 log = logging.getLogger(__name__)
 SendFn = Callable[[Address, str, bytes], Awaitable[bool]]
@@ -183,8 +186,21 @@ class Membership:
     def hello_body(self) -> bytes:
         return bytes(encode_hello(self.transport.addrs, self.round))
 
+    def attach(self, node: PeerNode) -> None:
+        """Ride on `node` (an `Extension`): it routes `hello`, `shuffle` and `shuffle_reply` here,
+        sends for this view, and tells it when a round is over."""
+        for kind in ("hello", "shuffle", "shuffle_reply"):
+            node.route(kind, self.on_control)
+        self.send = node.send
+
+        def round_over() -> None:
+            self.round = node.round
+            self.rounds_run += 1
+
+        node.after_round(round_over)
+
     def on_control(self, envelope: wire.Envelope, address: Address) -> None:
-        """The node's hook for `hello`, `shuffle` and `shuffle_reply`; raises DecodeError for bad bodies."""
+        """Handles `hello`, `shuffle` and `shuffle_reply`; raises DecodeError for bad bodies."""
         sender = peer_id_to_str(envelope.sender)
         if envelope.kind == "hello":
             addrs, _ = decode_hello(envelope.body)

@@ -18,7 +18,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 
@@ -26,54 +26,26 @@ from gossip import wire
 from gossip.codecs import all_finite, make_codec
 from gossip.errors import DecodeError
 from gossip.identity import Identity
-from gossip.packing import Packed
-from gossip.payloads import decode_history, decode_update, encode_history
+from gossip.payloads import decode_update
 from gossip.replay import ReplayGuard
 from gossip.replicas import ReplicaReceiver, ReplicaSender
 from gossip.transport import Address, Transport
 from peer.checkpoint import CheckpointStore
 from peer.genesis import Genesis
+from peer.history_exchange import RULE_EXTENSIONS
+from peer.seams import Behaviour, Extension, FreeRunning, Handler, Honest, Pacer, RoundHook, Sampler, SendHook
 from peer.settings import NodeSettings
 from peer.trainer import Trainer
 from robust import Meta, make
-from robust.sybilwall import SybilWall
 
 log = logging.getLogger(__name__)
 SEQ_JUMP_ON_RESTORE = 100_000
 
 
-class Sampler(Protocol):
-    """Who this peer talks to: the topology in the simulator, Cyclon in the daemon."""
-
-    def neighbours(self) -> list[Address]: ...
-
-    def targets(self, k: int) -> list[Address]: ...
-
-    def standing(self, address: Address) -> str:
-        """"member" when updates from `address` count; "probation" or "stranger" when they do not."""
-        ...
-
-
-class Behaviour(Protocol):
-    """What a peer does with its round: honest peers train and send their model; attackers differ."""
-
-    trains: bool
-    listens: bool  # lock-step mode: waits until `heard_enough` before it sends (a model attacker)
-
-    def heard_enough(self, node: PeerNode) -> bool: ...
-
-    def outgoing(self, node: PeerNode, start: torch.Tensor, trained: torch.Tensor) -> torch.Tensor: ...
-
-
-class Honest:
-    trains = True
-    listens = False
-
-    def heard_enough(self, node: PeerNode) -> bool:
-        return True
-
-    def outgoing(self, node: PeerNode, start: torch.Tensor, trained: torch.Tensor) -> torch.Tensor:
-        return trained
+@dataclass(frozen=True)
+class Route:
+    handler: Handler
+    members_only: bool  # counts only from a member (`Sampler.standing`): dropped before its body is decoded
 
 
 @dataclass
@@ -88,7 +60,7 @@ class PeerNode:
     def __init__(self, genesis: Genesis, identity: Identity, trainer: Trainer, transport: Transport,
                  sampler: Sampler, *, settings: NodeSettings | None = None, behaviour: Behaviour | None = None,
                  checkpoints: CheckpointStore | None = None, speed: float = 1.0, seed: int = 0,
-                 on_control: Callable[[wire.Envelope, Address], None] | None = None,
+                 pacer: Pacer | None = None, extensions: tuple[Extension, ...] = (),
                  on_reject: Callable[[Address, str, bytes | None], None] | None = None) -> None:
         self.genesis = genesis
         self.identity = identity
@@ -102,15 +74,13 @@ class PeerNode:
         self.behaviour = behaviour or Honest()
         self.checkpoints = checkpoints
         self.speed = speed
-        self.on_control = on_control
+        self.pacer = pacer or FreeRunning()
         # (address, reason, the verified signer or None): the daemon's transport decides whom to strike
         self.on_reject = on_reject
         self.net = genesis.network_id
         g = genesis.gossip
         self.codec = make_codec(g.codec, topk_fraction=g.topk_fraction, int8_chunk=g.int8_chunk)
         self.rule = make(genesis.aggregation.rule, **genesis.aggregation.params)
-        if isinstance(self.rule, SybilWall):
-            self.rule.self_id = self.peer_id
         self.guard = ReplayGuard()
         self.replicas_out = ReplicaSender(self.codec, self.spec, self.settings.keyframe_every)
         self.replicas_in = ReplicaReceiver()
@@ -122,26 +92,52 @@ class PeerNode:
         self.messages_received = 0
         self.rejected: Counter[str] = Counter()
         self.received: dict[bytes, Received] = {}
-        self._peer_at: dict[Address, bytes] = {}   # who last signed from an address: their records are not sent back
-        self._history_memo: dict[bytes, Packed] = {}  # this round's encoded history records
+        self._peer_at: dict[Address, bytes] = {}   # who last signed from an address (`signer_at`)
         self.last_loss = float("nan")
         self._delays: deque[float] = deque(maxlen=self.settings.window_history)
         self._collect_started: float | None = None  # set while collecting
         self._arrival = asyncio.Event()
-        self.barrier: asyncio.Barrier | None = None  # lock-step mode: all peers pass each phase together
         self.train_seconds = 0.0
         self._training: asyncio.Future[float] | None = None
+        self._routes: dict[str, Route] = {}
+        self._after_send: list[SendHook] = []
+        self._after_round: list[RoundHook] = []
+        self.route("update", self._on_update, members_only=True)
+        rule_extension = RULE_EXTENSIONS.get(genesis.aggregation.rule)
+        for extension in (*extensions, *([rule_extension(self.rule)] if rule_extension else [])):
+            extension.attach(self)
         transport.set_handler(self.handle)
+
+    # extension points --------------------------------------------------------------------------
+    def route(self, kind: str, handler: Handler, *, members_only: bool = False) -> None:
+        """Hand every validated, fresh envelope of `kind` to `handler` (one handler per kind)."""
+        if kind not in wire.KINDS:
+            raise ValueError(f"{kind!r} is not a message kind of the wire format ({sorted(wire.KINDS)})")
+        if kind in self._routes:
+            raise ValueError(f"message kind {kind!r} already has a handler")
+        self._routes[kind] = Route(handler, members_only)
+
+    def after_send(self, hook: SendHook) -> None:
+        """Run `hook(step, targets)` after the model went out at each gossip step."""
+        self._after_send.append(hook)
+
+    def after_round(self, hook: RoundHook) -> None:
+        """Run `hook()` when a round is over."""
+        self._after_round.append(hook)
+
+    def signer_at(self, address: Address) -> bytes:
+        """The peer id that last signed a frame from `address` (b"" for none yet)."""
+        return self._peer_at.get(address, b"")
 
     # receiving ---------------------------------------------------------------------------------
     def handle(self, address: Address, data: bytes) -> None:
         """Validate, decode and store one frame; never raises (the transport's callback).
 
         The order is the cheapest refusal first: envelope and signature; the signer must be who
-        the transport says sent it (`sender_of`); updates and histories count only from members
-        (`Sampler.standing`) and are dropped before their bodies are decoded; then the replay
-        window, where members' windows are kept apart from strangers' so a flood of fresh keys
-        cannot evict them.
+        the transport says sent it (`sender_of`); a kind nobody handles is refused; members-only
+        kinds (updates, histories) count only from members (`Sampler.standing`) and are dropped
+        before their bodies are decoded; then the replay window, where members' windows are kept
+        apart from strangers' so a flood of fresh keys cannot evict them; then the kind's handler.
         """
         self.bytes_received += len(data)
         verified: bytes | None = None
@@ -153,30 +149,27 @@ class PeerNode:
             if bound is not None and bound != envelope.sender:
                 raise DecodeError("sender_mismatch", "signed by another key than the one the transport authenticated")
             verified = envelope.sender
+            route = self._routes.get(envelope.kind)
+            if route is None:
+                raise DecodeError("unexpected_kind", f"no handler for {envelope.kind!r} messages on this node")
             standing = self.sampler.standing(address)
-            if envelope.kind in ("update", "history") and standing != "member":
+            if route.members_only and standing != "member":
                 raise DecodeError("not_neighbour" if standing == "stranger" else "probation",
                                   f"an {envelope.kind} from a peer that is not a member ({standing})")
             self.guard.check(envelope.sender, envelope.seq, member=standing == "member")
             self._peer_at[address] = envelope.sender
-            if envelope.kind == "update":
-                update = decode_update(envelope.body, self.spec, self.codec)
-                vector = self.replicas_in.apply(envelope.sender, envelope.seq, update)
-                self._store(envelope.sender, Received(vector, envelope.round, self._now(), update.degree))
-            elif envelope.kind == "history":
-                if isinstance(self.rule, SybilWall):
-                    sender, rule = envelope.sender, self.rule
-                    records = decode_history(envelope.body, self.spec, self.codec.keyframe,
-                                             keep=lambda subject, distance: rule.wants(sender, subject, distance))
-                    rule.receive(sender, records)
-            elif self.on_control is not None:
-                self.on_control(envelope, address)
+            route.handler(envelope, address)
             self.messages_received += 1
         except DecodeError as exc:
             self.rejected[exc.reason] += 1
             if self.on_reject is not None:
                 self.on_reject(address, exc.reason, verified)
             log.debug("peer %s rejected a frame from %s: %s", self.identity.peer_id_str[-6:], address, exc)
+
+    def _on_update(self, envelope: wire.Envelope, address: Address) -> None:
+        update = decode_update(envelope.body, self.spec, self.codec)
+        vector = self.replicas_in.apply(envelope.sender, envelope.seq, update)
+        self._store(envelope.sender, Received(vector, envelope.round, self._now(), update.degree))
 
     def _store(self, sender: bytes, received: Received) -> None:
         if sender not in self.received and self._collect_started is not None:
@@ -208,12 +201,6 @@ class PeerNode:
         for target, seq, body in zip(targets, seqs, bodies, strict=True):
             if not await self.send(target, "update", body, seq):
                 self.replicas_out.forget(target)  # it missed this one: resynchronise with a keyframe
-
-    async def _send_history(self, to: Address) -> None:
-        records = self.rule.records_for(self._peer_at.get(to, b""), self.generator)
-        if records:
-            await self.send(to, "history", encode_history(records, self.spec, self.codec.keyframe,
-                                                          self._history_memo))
 
     # the round ---------------------------------------------------------------------------------
     def _now(self) -> float:
@@ -254,7 +241,7 @@ class PeerNode:
         probation) are not waited for: a newcomer that never sends must not slow the round.
         """
         neighbours = sum(self.sampler.standing(n) == "member" for n in self.sampler.neighbours())
-        expected = neighbours if self.barrier is not None else min(neighbours, self.genesis.gossip.fanout)
+        expected = neighbours if self.pacer.lock_step else min(neighbours, self.genesis.gossip.fanout)
         self._collect_started = self._now()
         try:
             await self._wait_until(lambda: len(self.received) >= expected)
@@ -313,24 +300,22 @@ class PeerNode:
             # what it sends at each gossip step: its model as it stands (for an adversary, what it makes
             # of it); asked only before a send, so an adversary's state follows what it really sent.
             # A listening attacker in lock-step mode first hears its honest neighbours' models.
-            if self.barrier is not None and self.behaviour.listens:
+            if self.pacer.lock_step and self.behaviour.listens:
                 await self._wait_until(lambda: self.behaviour.heard_enough(self))
             outgoing = self.behaviour.outgoing(self, start, self.adapter.get_vector())
             targets = self.sampler.targets(self.genesis.gossip.fanout)
             await self._send_updates(targets, outgoing)
-            if isinstance(self.rule, SybilWall) and step == 0 and self.round % self.settings.history_every == 0:
-                self._history_memo.clear()  # histories changed since the last round
-                for target in targets:
-                    await self._send_history(target)
-            if self.barrier is not None:
-                await self.barrier.wait()
+            for hook in self._after_send:
+                await hook(step, targets)
+            await self.pacer.phase()
             await self._collect()
             self._aggregate()
-            if self.barrier is not None:
-                await self.barrier.wait()
+            await self.pacer.phase()
         self.round += 1
         if self.checkpoints is not None and self.round % self.settings.checkpoint_every == 0:
             self.save_checkpoint()
+        for hook in self._after_round:
+            hook()
 
     async def run(self, rounds: int | None = None) -> None:
         done = 0

@@ -119,7 +119,7 @@ def spawn_peer(directory: Path, name: str, arguments: list[str]) -> PeerProcess:
         (state_dir / "daemon.json").unlink()  # so waiting reads this run's file, not a previous one
     with open(log, "ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "peer.cli.main", "peer", *arguments, "--state-dir", str(state_dir)],
+            [sys.executable, "-m", "loragossip", "peer", *arguments, "--state-dir", str(state_dir)],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     return PeerProcess(name, process.pid, str(state_dir), str(log), arguments)
 

@@ -9,10 +9,21 @@ pulls writes in place. Removing a key moves the last row into its slot to keep r
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import torch
 
 from robust.pairwise import block_columns
+
+
+@dataclass(frozen=True)
+class HistoryRecord:
+    """One peer's accumulated history as SybilWall gossips it: whose (`subject`), how many hops
+    from the holder (`distance`, 1 for a direct neighbour), and the vector."""
+
+    subject: bytes
+    distance: int
+    vector: torch.Tensor
 
 
 class HistoryMatrix:

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 
-from gossip.spec import AdapterSpec
+
+class Layout(Protocol):
+    """How a flat adapter vector splits into named tensors (the wire's `AdapterSpec` is one):
+    the only thing a rule needs to know about the adapter, so `robust` stands on tensors alone."""
+
+    def slices(self) -> list[tuple[str, slice]]: ...
 
 
 @dataclass(frozen=True)
@@ -18,7 +24,7 @@ class Meta:
     own_weight: weight of the own model in weighted rules.
     staleness:  age of each received model in rounds.
     own_degree / degrees: graph degrees for Metropolis–Hastings weights.
-    spec:       the adapter spec, for rules that act per tensor (variance correction).
+    spec:       the adapter's layout, for rules that act per tensor (variance correction).
     generator:  seeded randomness for randomised rules.
     """
 
@@ -28,7 +34,7 @@ class Meta:
     staleness: torch.Tensor | None = None
     own_degree: int | None = None
     degrees: torch.Tensor | None = None
-    spec: AdapterSpec | None = None
+    spec: Layout | None = None
     generator: torch.Generator | None = None
 
 

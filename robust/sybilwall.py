@@ -38,9 +38,8 @@ from dataclasses import dataclass
 
 import torch
 
-from gossip.payloads import HistoryRecord
 from robust.foolsgold import check_senders, foolsgold_weights
-from robust.history import HistoryMatrix
+from robust.history import HistoryMatrix, HistoryRecord
 from robust.mean import mix_with_own
 from robust.meta import Meta
 

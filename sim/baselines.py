@@ -46,9 +46,7 @@ class _NodePeers:
             p.trainer.train_steps(self.sim.config.genesis.training.local_steps)
 
     def evaluate(self, r: int) -> None:
-        for p in self.sim.peers:
-            p.node.round = r
-        self.sim.evaluate(_time(self.sim, r))
+        self.sim.evaluate(_time(self.sim, r), rounds=r)
 
 
 class _BatchedPeers:
@@ -68,9 +66,7 @@ class _BatchedPeers:
         self.sim.train(self.honest)
 
     def evaluate(self, r: int) -> None:
-        for p in self.sim.peers:
-            p.round = r
-        self.sim.evaluate(_time(self.sim, r))
+        self.sim.evaluate(_time(self.sim, r), rounds=r)
 
 
 def _time(sim: Simulation | BatchedSimulation, r: int) -> float:

@@ -24,7 +24,8 @@ from gossip.transport.memory import LinkModel, MemoryNetwork
 from peer.adapters import Adapter
 from peer.data import TensorData, partition
 from peer.device import pick_device
-from peer.node import Behaviour, PeerNode
+from peer.node import PeerNode
+from peer.seams import Behaviour, FreeRunning, LockStep
 from peer.settings import NodeSettings
 from peer.trainer import Trainer
 from peer.workloads import Workload, build_workload
@@ -193,6 +194,7 @@ class Simulation:
         adversary = Adversary(addresses=frozenset(self.adversarial),
                               peer_ids=frozenset(identities[i].peer_id for i in self.adversarial))
         speeds = self.rng.uniform(c.peers.speed_min, c.peers.speed_max, size=n)
+        pacer = LockStep(n) if c.run.mode == "sync" else FreeRunning()
         peers = []
         for i in range(n):
             honest = i not in self.adversarial
@@ -208,7 +210,7 @@ class Simulation:
                                    send_to_all=c.run.mode == "sync")
             node = PeerNode(c.genesis, identity, trainer, self.network.endpoint(i), sampler, settings=settings,
                             behaviour=self._behaviour(i, adversary), speed=float(speeds[i]),
-                            seed=derive_seed(self.seed, "node", i))
+                            seed=derive_seed(self.seed, "node", i), pacer=pacer)
             peers.append(SimPeer(i, node, trainer, honest))
         return peers
 
@@ -257,7 +259,8 @@ class Simulation:
             self.failures.append(task.exception())
 
     # evaluation --------------------------------------------------------------------------------
-    def evaluate(self, now: float) -> None:
+    def evaluate(self, now: float, rounds: int | None = None) -> None:
+        """One metrics row per peer; `rounds` replaces every peer's own round (the baselines count theirs)."""
         vectors = {p.index: p.node.adapter.get_vector() for p in self.peers}
         honest_online = [vectors[p.index] for p in self.peers if p.honest and p.online]
         centre = torch.stack(honest_online).mean(dim=0) if honest_online else None
@@ -268,7 +271,8 @@ class Simulation:
             success = float("nan")
             if self.attack_inputs is not None and self.data_attack is not None:
                 success = p.trainer.attack_success(self.attack_inputs, self.data_attack.target)
-            self.metrics.add(time=round(now, 6), round=p.node.round, peer=p.index, honest=p.honest, online=p.online,
+            peer_round = p.node.round if rounds is None else rounds
+            self.metrics.add(time=round(now, 6), round=peer_round, peer=p.index, honest=p.honest, online=p.online,
                              accuracy=accuracy, loss=loss, bytes_sent=p.node.bytes_sent,
                              bytes_received=p.node.bytes_received, consensus_distance=distance,
                              attack_success=success)
@@ -309,9 +313,6 @@ class Simulation:
         await self._stop()
 
     async def _run_sync(self, bar: tqdm) -> None:
-        barrier = asyncio.Barrier(len(self.peers))
-        for peer in self.peers:
-            peer.node.barrier = barrier
         loop = asyncio.get_running_loop()
         self.evaluate(0.0)
         every = max(1, round(self.config.run.eval_every))

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from gossip.codecs import make_codec
 from gossip.identity import Identity
 from gossip.payloads import decode_update, encode_update
+from loragossip.main import main
 from peer.adapters import Adapter, AdapterError
 from peer.checkpoint import CheckpointStore
-from peer.cli.main import main
 from peer.data import TensorData
 from peer.genesis import Genesis, GenesisError, default_genesis_text, parse_genesis
 from peer.node import PeerNode

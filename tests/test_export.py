@@ -6,9 +6,9 @@ import pytest
 import torch
 from peft import PeftModel
 
+from loragossip.main import main
 from peer.adapters import Adapter
 from peer.checkpoint import CheckpointStore
-from peer.cli.main import main
 from peer.export import export_adapter, plain_base
 from peer.genesis import Genesis, to_toml
 from peer.trainer import Trainer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 import torch
@@ -18,6 +19,18 @@ from peer.trainer import Trainer
 from peer.workloads import build_workload
 
 GENESIS = Genesis()
+SYBILWALL = dataclasses.replace(GENESIS, aggregation=dataclasses.replace(GENESIS.aggregation, rule="sybilwall",
+                                                                         params={}))
+
+
+class Hellos:
+    """An extension that takes hellos and does nothing with them (membership's place)."""
+
+    def __init__(self) -> None:
+        self.heard: list[bytes] = []
+
+    def attach(self, node) -> None:
+        node.route("hello", lambda envelope, address: self.heard.append(envelope.sender))
 
 
 class VouchingTransport:
@@ -63,7 +76,7 @@ def node(parts):
     workload, adapter = parts
     trainer = Trainer(adapter, workload.train.subset(range(64)), GENESIS.training, torch.device("cpu"), 0)
     rejected: list[tuple[str, str, bytes | None]] = []
-    node = PeerNode(GENESIS, Identity.generate(), trainer, VouchingTransport(), Standings(),
+    node = PeerNode(SYBILWALL, Identity.generate(), trainer, VouchingTransport(), Standings(), extensions=(Hellos(),),
                     on_reject=lambda address, reason, signer: rejected.append((address, reason, signer)))
     node.rejections = rejected  # type: ignore[attr-defined]
     return node

@@ -3,9 +3,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gossip.payloads import HistoryRecord
 from robust import Meta, make
 from robust.foolsgold import foolsgold_weights, weights_from_similarities
+from robust.history import HistoryRecord
 from robust.sybilwall import SybilWall
 
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from peer.cli.main import main
+from loragossip.main import main
 from sim.config import ConfigError, parse_config
 from sim.experiment import run_experiment
 
@@ -161,7 +161,7 @@ def test_ctrl_c_keeps_the_results_so_far(tmp_path, mode):
     out, err = tmp_path / "out", tmp_path / "stderr.txt"
     with open(err, "wb") as stderr:
         # -X faulthandler: if it ever hangs, SIGABRT makes it print where every thread stands
-        process = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "peer.cli.main", "sim", str(config),
+        process = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "loragossip", "sim", str(config),
                                     "--out", str(out)], stdout=subprocess.DEVNULL, stderr=stderr)
         try:
             deadline = time.monotonic() + 120

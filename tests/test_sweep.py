@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from peer.cli.main import main
+from loragossip.main import main
 from sim.config import ConfigError
 from sim.sweep.plot import plot_sweep, series
 from sim.sweep.spec import load_sweep
@@ -136,7 +136,7 @@ def test_bad_sweep_files_get_one_line_errors(tmp_path, capsys, sweep, message):
 
 
 def _sweep(args: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "peer.cli.main", "sweep", *args, "--no-progress"],
+    return subprocess.run([sys.executable, "-m", "loragossip", "sweep", *args, "--no-progress"],
                           capture_output=True, text=True, timeout=900)
 
 
@@ -210,7 +210,7 @@ def test_an_interrupted_sweep_resumes_where_it_stopped(tmp_path):
                             '[grid]\n"genesis.aggregation.rule" = ["mean"]\n', base)
     out, err = tmp_path / "out", tmp_path / "stderr.txt"
     with open(err, "wb") as stderr:
-        process = subprocess.Popen([sys.executable, "-m", "peer.cli.main", "sweep", str(path), "--out", str(out),
+        process = subprocess.Popen([sys.executable, "-m", "loragossip", "sweep", str(path), "--out", str(out),
                                     "--workers", "1", "--no-progress"], stdout=subprocess.DEVNULL, stderr=stderr)
         try:
             deadline = time.monotonic() + 300

@@ -32,7 +32,7 @@ def test_testnet_up_refuses_to_resume_a_stopped_testnet_silently(tmp_path):
 
 def test_status_watch_redraws_until_ctrl_c(tmp_path):
     _stopped_testnet(tmp_path).save()
-    process = subprocess.Popen([sys.executable, "-m", "peer.cli.main", "testnet", "status", "--dir", str(tmp_path),
+    process = subprocess.Popen([sys.executable, "-m", "loragossip", "testnet", "status", "--dir", str(tmp_path),
                                 "--watch", "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         redraws = 0
@@ -48,7 +48,7 @@ def test_status_watch_redraws_until_ctrl_c(tmp_path):
 
 
 def test_status_table_marks_a_dead_peer_down(tmp_path, capsys):
-    from peer.cli.main import main
+    from loragossip.main import main
 
     _stopped_testnet(tmp_path).save()
     assert main(["testnet", "status", "--dir", str(tmp_path)]) == 0

@@ -28,13 +28,13 @@ from tqdm import tqdm
 
 from gossip.codecs import make_codec
 from gossip.errors import DecodeError
-from gossip.payloads import HistoryRecord
 from gossip.replicas import ReplicaReceiver
 from peer.device import pick_device
 from peer.settings import NodeSettings
 from peer.workloads import Workload, build_workload
 from robust import STATEFUL, make
 from robust.attacks import MODEL_ATTACKS, sybil_clones
+from robust.history import HistoryRecord
 from robust.sybilwall import SybilWall
 from sim.batched.aggregate import Aggregator, Arrival
 from sim.batched.messages import MessageSizes
@@ -327,7 +327,8 @@ class BatchedSimulation:
             self.train_seconds += time.perf_counter() - started
 
     # evaluation --------------------------------------------------------------------------------
-    def evaluate(self, now: float) -> None:
+    def evaluate(self, now: float, rounds: int | None = None) -> None:
+        """One metrics row per peer; `rounds` replaces every peer's own round (the baselines count theirs)."""
         rows = list(range(len(self.peers)))
         losses, accuracies = self.trainer.evaluate(rows, self.workload.test)
         vectors = self.trainer.vectors
@@ -340,7 +341,8 @@ class BatchedSimulation:
         if self.attack_inputs is not None and self.data_attack is not None and len(self.attack_inputs):
             success = (self.trainer.predictions(rows, self.attack_inputs) == self.data_attack.target).float().mean(1)
         for i, p in enumerate(self.peers):
-            self.metrics.add(time=round(now, 6), round=p.round, peer=i, honest=p.honest, online=p.online,
+            peer_round = p.round if rounds is None else rounds
+            self.metrics.add(time=round(now, 6), round=peer_round, peer=i, honest=p.honest, online=p.online,
                              accuracy=float(accuracies[i]), loss=float(losses[i]), bytes_sent=p.bytes_sent,
                              bytes_received=p.bytes_received,
                              consensus_distance=float(distances[i]) if p.online and honest_online else float("nan"),

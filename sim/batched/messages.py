@@ -15,8 +15,9 @@ from gossip import wire
 from gossip.codecs import Codec
 from gossip.identity import Identity
 from gossip.packing import Packed, pack
-from gossip.payloads import HistoryRecord, encode_history, encode_update
+from gossip.payloads import encode_history, encode_update
 from gossip.spec import AdapterSpec
+from robust.history import HistoryRecord
 
 _T_MS = 1_700_000_000_000  # any wall-clock millisecond count of this era has the same msgpack width
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from peer.cli.errors import CommandError
+from loragossip.errors import CommandError
 from peer.genesis import GenesisError, default_genesis_text, load_genesis, to_toml
 
 

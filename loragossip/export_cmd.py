@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from peer.cli.errors import CommandError
-from peer.cli.types import non_negative_int
+from loragossip.errors import CommandError
+from loragossip.types import non_negative_int
 
 if TYPE_CHECKING:
     from peer.genesis import Genesis

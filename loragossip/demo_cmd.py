@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from peer.cli.errors import CommandError
+from loragossip.errors import CommandError
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart.toml"
 
@@ -29,7 +29,7 @@ def _run(args: argparse.Namespace) -> int:
           f"{config.peers.partition} data, rule {config.genesis.aggregation.rule}, "
           f"{config.run.duration:.0f} virtual seconds")
     summary = run_experiment(config, args.out)
-    from peer.cli.sim_cmd import _print_summary
+    from loragossip.sim_cmd import _print_summary
 
     _print_summary(summary, args.out)
     return 0

@@ -8,9 +8,9 @@ import math
 import time
 from pathlib import Path
 
-from peer.cli.errors import CommandError
-from peer.cli.peer_cmd import add_peer_arguments, options_from, run_daemon
-from peer.cli.types import at_least_one, non_negative, positive
+from loragossip.errors import CommandError
+from loragossip.peer_cmd import add_peer_arguments, options_from, run_daemon
+from loragossip.types import at_least_one, non_negative, positive
 
 
 def register(sub: argparse._SubParsersAction) -> None:

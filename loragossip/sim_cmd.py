@@ -7,7 +7,7 @@ import csv
 import sys
 from pathlib import Path
 
-from peer.cli.errors import CommandError
+from loragossip.errors import CommandError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
-    """`loragossip sim compare`: its own parser (routed by `peer.cli.main`), so that its --help is its own."""
+    """`loragossip sim compare`: its own parser (routed by `loragossip.main`), so that its --help is its own."""
     parser.description = ("Overlay finished runs: honest accuracy and attack success over time in one figure, "
                           "and each run's final numbers as a table in the terminal.")
     parser.add_argument("dirs", nargs="+", type=Path, metavar="RUN_DIR", help="folders written by `loragossip sim`")

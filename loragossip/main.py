@@ -8,8 +8,8 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from peer.cli import data_cmd, demo_cmd, export_cmd, genesis_cmd, peer_cmd, sim_cmd, sweep_cmd, testnet_cmd
-from peer.cli.errors import CommandError
+from loragossip import data_cmd, demo_cmd, export_cmd, genesis_cmd, peer_cmd, sim_cmd, sweep_cmd, testnet_cmd
+from loragossip.errors import CommandError
 
 COMMANDS = (demo_cmd, sim_cmd, sweep_cmd, peer_cmd, testnet_cmd, genesis_cmd, data_cmd, export_cmd)
 
@@ -60,6 +60,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

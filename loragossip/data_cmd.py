@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from peer.cli.errors import CommandError
-from peer.cli.types import at_least_one, positive
+from loragossip.errors import CommandError
+from loragossip.types import at_least_one, positive
 
 
 def register(sub: argparse._SubParsersAction) -> None:

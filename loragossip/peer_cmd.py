@@ -7,8 +7,8 @@ import asyncio
 import logging
 from pathlib import Path
 
-from peer.cli.errors import CommandError
-from peer.cli.types import at_least_one, non_negative, port
+from loragossip.errors import CommandError
+from loragossip.types import at_least_one, non_negative, port
 
 
 def add_peer_arguments(parser: argparse.ArgumentParser, *, joining: bool = False) -> None:

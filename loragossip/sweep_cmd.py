@@ -7,8 +7,8 @@ import signal
 import sys
 from pathlib import Path
 
-from peer.cli.errors import CommandError
-from peer.cli.types import at_least_one, non_negative
+from loragossip.errors import CommandError
+from loragossip.types import at_least_one, non_negative
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -1,1 +1,0 @@
-"""The `loragossip` command: one module per subcommand, each registering its own parser."""
