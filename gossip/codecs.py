@@ -20,7 +20,7 @@ import math
 import sys
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -450,22 +450,23 @@ class TopKInt8(TopK):
         return 4 * self.k(numel) + self.quantiser.wire_bytes(self.k(numel))
 
 
-CODECS: dict[str, type[Codec]] = {c.name: c for c in (Fp32, Fp16, Int8, TopK, TopKInt8)}
+CODECS: dict[str, Callable[[float, int], Codec]] = {
+    Fp32.name: lambda topk_fraction, int8_chunk: Fp32(),
+    Fp16.name: lambda topk_fraction, int8_chunk: Fp16(),
+    Int8.name: lambda topk_fraction, int8_chunk: Int8(int8_chunk),
+    TopK.name: lambda topk_fraction, int8_chunk: TopK(topk_fraction),
+    TopKInt8.name: TopKInt8,
+}
+"""Every codec by its genesis name, built from the genesis' `topk_fraction` and `int8_chunk`
+(the one list the genesis validation, the CLI and `make_codec` read)."""
 
 
 def make_codec(name: str, *, topk_fraction: float = 0.1, int8_chunk: int = 1024) -> Codec:
     """A codec by its genesis name."""
-    if name == "fp32":
-        return Fp32()
-    if name == "fp16":
-        return Fp16()
-    if name == "int8":
-        return Int8(int8_chunk)
-    if name == "topk":
-        return TopK(topk_fraction)
-    if name == "topk+int8":
-        return TopKInt8(topk_fraction, int8_chunk)
-    raise ValueError(f"unknown codec {name!r}; expected one of {sorted(CODECS)}")
+    factory = CODECS.get(name)
+    if factory is None:
+        raise ValueError(f"unknown codec {name!r}; expected one of {sorted(CODECS)}")
+    return factory(topk_fraction, int8_chunk)
 
 
 class ErrorFeedback:

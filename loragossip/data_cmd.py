@@ -7,6 +7,7 @@ from pathlib import Path
 
 from loragossip.errors import CommandError
 from loragossip.types import at_least_one, positive
+from peer.data import DISJOINT_PARTITIONERS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     split.add_argument("--genesis", type=Path, required=True, help="the network's genesis TOML")
     split.add_argument("--peers", type=at_least_one, required=True, help="number of shards")
     split.add_argument("--out", type=Path, required=True, help="output folder")
-    split.add_argument("--partition", choices=("iid", "dirichlet", "pathological"), default="iid")
+    split.add_argument("--partition", choices=DISJOINT_PARTITIONERS, default="iid")
     split.add_argument("--alpha", type=positive, default=0.5, help="dirichlet alpha (default 0.5)")
     split.add_argument("--seed", type=int, default=0)
     split.add_argument("--workload-data", type=Path, help="text workloads: folder with train.tsv/dev.tsv")

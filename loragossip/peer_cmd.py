@@ -13,7 +13,7 @@ from loragossip.types import at_least_one, non_negative, port
 
 def add_peer_arguments(parser: argparse.ArgumentParser, *, joining: bool = False) -> None:
     """The daemon's options; `testnet join` shares them, taking genesis and transport from its testnet."""
-    parser.add_argument("--genesis", type=Path, required=not joining, help="the network's genesis TOML")
+    parser.add_argument("--genesis", type=Path, help="the network's genesis TOML" + ("" if joining else " (required)"))
     parser.add_argument("--data", type=Path, help="this peer's private data: a .safetensors shard "
                         "(`loragossip data split` writes them); default: a demo shard of the built-in pool")
     parser.add_argument("--workload-data", type=Path, help="text workloads: folder with train.tsv/dev.tsv")
@@ -43,6 +43,9 @@ def add_peer_arguments(parser: argparse.ArgumentParser, *, joining: bool = False
     parser.add_argument("--init", choices=("shared", "own"), default="shared",
                         help="trainable part from the genesis seed (shared) or this peer's own seed")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when present)")
+    parser.add_argument("--settings", type=Path, metavar="FILE",
+                        help="TOML overriding timeouts and limits: [node], [net], [net.rate], [net.newcomers], "
+                             "[membership], [membership.newcomers], [daemon]; see --print-settings")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,7 +54,21 @@ def register(sub: argparse._SubParsersAction) -> None:
                                         "the network named by the genesis. Logs are JSON lines on stderr; "
                                         "status is JSON at the printed http://127.0.0.1:PORT/status.")
     add_peer_arguments(parser)
+    parser.add_argument("--print-settings", action="store_true",
+                        help="print every timeout and limit this peer would run with (as --settings TOML) and exit")
     parser.set_defaults(run=_run)
+
+
+def settings_from(args: argparse.Namespace):
+    """The defaults, or the defaults overridden by --settings FILE."""
+    from peer.peer_settings import PeerSettings, SettingsError, load_settings
+
+    if args.settings is None:
+        return PeerSettings()
+    try:
+        return load_settings(args.settings)
+    except SettingsError as exc:
+        raise CommandError(str(exc)) from exc
 
 
 def options_from(args: argparse.Namespace, state_dir: Path):
@@ -63,7 +80,7 @@ def options_from(args: argparse.Namespace, state_dir: Path):
         mqtt_credentials=args.mqtt_credentials, broker_secret=args.broker_secret, broker_tls=args.broker_tls,
         broker_ca=args.broker_ca,
         status_port=args.status_port, eval_every=args.eval_every, round_seconds=args.round_seconds,
-        rounds=args.rounds, init=args.init, device=args.device)
+        rounds=args.rounds, init=args.init, device=args.device, settings=settings_from(args))
 
 
 def run_daemon(options) -> int:
@@ -88,4 +105,11 @@ def run_daemon(options) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.print_settings:
+        from peer.peer_settings import settings_toml
+
+        print(settings_toml(settings_from(args)), end="")
+        return 0
+    if args.genesis is None:
+        raise CommandError("--genesis is required (the network's genesis TOML; `loragossip genesis new` writes one)")
     return run_daemon(options_from(args, args.state_dir or Path("peer-state")))

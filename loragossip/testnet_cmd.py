@@ -11,6 +11,7 @@ from pathlib import Path
 from loragossip.errors import CommandError
 from loragossip.peer_cmd import add_peer_arguments, options_from, run_daemon
 from loragossip.types import at_least_one, non_negative, positive
+from peer.data import DISJOINT_PARTITIONERS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p_up.add_argument("--transport", choices=("libp2p", "mqtt"), default="libp2p",
                       help="mqtt: the bootstrap peer hosts an embedded broker (default %(default)s)")
     p_up.add_argument("--genesis", type=Path, help="genesis TOML (default: the documented default genesis)")
-    p_up.add_argument("--partition", choices=("iid", "dirichlet", "pathological"), default="iid",
+    p_up.add_argument("--partition", choices=DISJOINT_PARTITIONERS, default="iid",
                       help="how the workload's pool is split among the peers (default iid)")
     p_up.add_argument("--alpha", type=positive, default=0.5, help="dirichlet alpha (default 0.5)")
     p_up.add_argument("--round-seconds", type=non_negative, default=1.0, help="minimum round length (default 1)")

@@ -28,7 +28,6 @@ from gossip.identity import Identity
 from gossip.transport import Address, NetworkTransport
 from gossip.transport.broker import BrokerUrl, EmbeddedBroker, parse_broker_url
 from gossip.transport.mqtt_auth import Credentials, load_secret, new_secret, save_secret
-from gossip.transport.settings import NetSettings
 from gossip.transport.tls import make_self_signed
 from peer import reachability
 from peer.adapters import Adapter
@@ -37,9 +36,9 @@ from peer.checkpoint import CheckpointStore
 from peer.data import TensorData, partition
 from peer.device import pick_device
 from peer.genesis import load_genesis
-from peer.membership import Membership, MembershipSettings, split_bootstrap
+from peer.membership import Membership, split_bootstrap
 from peer.node import PeerNode
-from peer.settings import NodeSettings
+from peer.peer_settings import PeerSettings
 from peer.shards import load_shard
 from peer.status_http import StatusServer
 from peer.trainer import Trainer
@@ -77,8 +76,7 @@ class DaemonOptions:
     rounds: int | None = None           # stop after this many rounds (tests, benchmarks)
     init: str = "shared"                # shared | own (each peer's trainable part from its own seed)
     device: str | None = None
-    shuffle_period: float = 5.0
-    shutdown_grace: float = 10.0
+    settings: PeerSettings = field(default_factory=PeerSettings)  # every timeout and bound (`--settings FILE`)
 
 
 def _finite(value: float) -> float | None:
@@ -142,10 +140,10 @@ class Daemon:
         self.transport = self._make_transport()
         self.membership = Membership(
             self.identity.peer_id_str, self.transport, [] if o.transport == "mqtt" else o.bootstrap,
-            settings=MembershipSettings(shuffle_period=o.shuffle_period), state_file=o.state_dir / "peers.json",
+            settings=o.settings.membership, state_file=o.state_dir / "peers.json",
             seed=seed_from(self.identity, "membership"), probation_rounds=self.genesis.admission.probation_rounds)
         self.node = PeerNode(self.genesis, self.identity, self.trainer, self.transport, self.membership,
-                             settings=NodeSettings(train_in_thread=True, catch_up_rounds=True),
+                             settings=o.settings.node,
                              checkpoints=CheckpointStore(o.state_dir / "checkpoints"),
                              seed=seed_from(self.identity, "node"),
                              extensions=(self.membership,), on_reject=self._on_reject)
@@ -159,7 +157,7 @@ class Daemon:
 
     def _make_transport(self) -> NetworkTransport:
         o = self.options
-        settings = NetSettings()
+        settings = o.settings.net
         if o.transport == "libp2p":
             from gossip.transport.p2p import Libp2pTransport
 
@@ -289,7 +287,7 @@ class Daemon:
             await asyncio.wait([rounds, stopped], return_when=asyncio.FIRST_COMPLETED)
             upkeep.cancel()
             if not rounds.done():
-                done, _ = await asyncio.wait([rounds], timeout=o.shutdown_grace)
+                done, _ = await asyncio.wait([rounds], timeout=o.settings.daemon.shutdown_grace)
                 if not done:
                     rounds.cancel()
             with contextlib.suppress(asyncio.CancelledError):

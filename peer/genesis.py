@@ -16,14 +16,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from gossip.codecs import CODECS
 from peer.schema import SchemaError, did_you_mean, parse_sections
+from peer.workloads import WORKLOADS
 
 PROTOCOL_VERSION = 1
 SCHEMES = ("ffa", "sb", "lora")
-CODECS = ("fp32", "fp16", "int8", "topk", "topk+int8")
-WORKLOADS = ("digits", "text-tiny", "sst2", "smollm2", "llama-tiny")
-# sst2 takes a local model or "minilm"; smollm2 takes "smollm2" (the `lm` extra) or a GGUF file
-BUILTIN_BASES = {"digits": "digits-mlp", "text-tiny": "tiny-bert", "llama-tiny": "tiny-llama"}
 OPTIMIZERS = ("sgd", "adamw")
 SB_INITS = ("seed", "svd")
 
@@ -140,10 +138,10 @@ _SECTIONS: dict[str, type] = {
 }
 
 _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("model", "workload"): WORKLOADS,
+    ("model", "workload"): tuple(WORKLOADS),
     ("adapter", "scheme"): SCHEMES,
     ("adapter", "sb_init"): SB_INITS,
-    ("gossip", "codec"): CODECS,
+    ("gossip", "codec"): tuple(CODECS),
     ("training", "optimizer"): OPTIMIZERS,
 }
 
@@ -188,7 +186,7 @@ def _check_cross_fields(genesis: Genesis) -> None:
         make(genesis.aggregation.rule, **genesis.aggregation.params)
     except ValueError as exc:
         raise GenesisError(f"aggregation.params: {exc}") from exc
-    builtin = BUILTIN_BASES.get(genesis.model.workload)
+    builtin = WORKLOADS[genesis.model.workload].builtin_base
     if builtin is not None and genesis.model.base != builtin:
         raise GenesisError(f"model.base: workload {genesis.model.workload!r} builds its own base {builtin!r}, "
                            f"got {genesis.model.base!r}")

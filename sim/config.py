@@ -12,9 +12,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from peer.data import PARTITIONERS
 from peer.genesis import Genesis, GenesisError, load_genesis, parse_genesis
 from peer.schema import SchemaError, parse_sections
 from robust.attacks import MODEL_ATTACKS
+from sim.churn_kinds import CHURN_KINDS
+from topology.graphs import GRAPH_KINDS
 
 ATTACKS = ("none", *MODEL_ATTACKS, "label_flip", "backdoor")
 DATA_ATTACKS = ("label_flip", "backdoor")
@@ -102,11 +105,10 @@ _CHOICES = {
     ("run", "mode"): ("async", "sync"),
     ("run", "baseline"): ("none", "fedavg", "isolated"),
     ("run", "engine"): ("auto", "batched", "nodes"),
-    ("peers", "partition"): ("iid", "dirichlet", "pathological", "sampled"),
+    ("peers", "partition"): tuple(PARTITIONERS),
     ("peers", "init"): ("shared", "own"),
-    ("topology", "graph"): ("ring", "torus", "complete", "star", "regular", "erdos_renyi", "watts_strogatz",
-                            "barabasi_albert", "exponential", "file"),
-    ("churn", "kind"): ("none", "sessions", "mass", "leave_return", "targeted", "partition", "trace"),
+    ("topology", "graph"): GRAPH_KINDS,
+    ("churn", "kind"): tuple(CHURN_KINDS),
     ("churn", "distribution"): ("exponential", "weibull", "pareto", "lognormal"),
     ("churn", "strategy"): ("degree", "random"),
     ("attack", "kind"): ATTACKS,

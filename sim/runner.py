@@ -31,6 +31,7 @@ from peer.trainer import Trainer
 from peer.workloads import Workload, build_workload
 from robust.attacks import MODEL_ATTACKS, Backdoor, LabelFlip
 from sim.adversaries import Adversary, DataPoisoner, ModelPoisoner, SybilClone
+from sim.churn_kinds import CHURN_KINDS, ChurnSetting
 from sim.clock import run_virtual
 from sim.config import DATA_ATTACKS, SimConfig
 from sim.metrics import MetricsLog
@@ -70,17 +71,10 @@ def peer_shares(config: SimConfig, labels: np.ndarray, seed: int) -> list[np.nda
 def simulation_graph(config: SimConfig, seed: int) -> graphs.Graph:
     """The base topology of a run (both engines build it here, from the same seed)."""
     t, n = config.topology, config.peers.count
-    params: dict[str, Any] = {}
-    if t.graph == "regular":
-        params["k"] = t.degree
-    elif t.graph == "watts_strogatz":
-        params.update(k=t.degree, p=t.p)
-    elif t.graph == "erdos_renyi":
-        params["p"] = t.p
-    elif t.graph == "barabasi_albert":
-        params["m"] = t.m
-    elif t.graph == "file":
-        params["path"] = str(config.resolve(t.path))
+    if t.graph == "file":
+        params: dict[str, Any] = {"path": str(config.resolve(t.path))}
+    else:  # the config's names for the generators' parameters; each generator takes what it needs
+        params = graphs.parameters_of(t.graph, {"k": t.degree, "p": t.p, "m": t.m})
     graph = graphs.build(t.graph, n, seed=derive_seed(seed, "graph"), **params)
     if graph.n != n:
         raise ValueError(f"topology has {graph.n} nodes but peers.count is {n}")
@@ -89,26 +83,10 @@ def simulation_graph(config: SimConfig, seed: int) -> graphs.Graph:
 
 def churn_events(config: SimConfig, graph: graphs.Graph, seed: int) -> list[ChurnEvent]:
     """The run's churn (both engines replay the same events)."""
-    c, n = config.churn, config.peers.count
-    horizon = config.run.duration
-    start = c.start or horizon / 3
-    end = c.end or 2 * horizon / 3
-    seed = derive_seed(seed, "churn")
-    if c.kind == "sessions":
-        return churn.sessions(n, horizon, distribution=c.distribution, mean_session=c.mean_session,
-                              shape=c.shape, mean_offline=c.mean_offline, crash_fraction=c.crash_fraction,
-                              seed=seed)
-    if c.kind == "mass":
-        return churn.mass_event(n, c.fraction, start, end, seed=seed)
-    if c.kind == "leave_return":
-        return churn.mass_event(n, c.fraction, start, end, seed=seed, kind="leave")
-    if c.kind == "targeted":
-        return churn.targeted_removal(graph, c.fraction, start, strategy=c.strategy, seed=seed)
-    if c.kind == "partition":
-        return churn.partition(n, start, end, groups=c.groups, seed=seed)
-    if c.kind == "trace":
-        return churn.read_trace(config.resolve(c.trace), n)
-    return []
+    c, horizon = config.churn, config.run.duration
+    setting = ChurnSetting(c, config.peers.count, horizon, start=c.start or horizon / 3, end=c.end or 2 * horizon / 3,
+                           graph=graph, seed=derive_seed(seed, "churn"), resolve=config.resolve)
+    return CHURN_KINDS[c.kind](setting)
 
 
 def data_attack(config: SimConfig, num_classes: int) -> LabelFlip | Backdoor | None:

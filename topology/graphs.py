@@ -7,6 +7,7 @@ every peer. networkx builds the random families; everything is seeded.
 from __future__ import annotations
 
 import csv
+import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,6 +173,16 @@ GENERATORS: dict[str, Callable[..., Graph]] = {
     "erdos_renyi": erdos_renyi, "watts_strogatz": watts_strogatz, "barabasi_albert": barabasi_albert,
     "exponential": exponential,
 }
+
+
+GRAPH_KINDS = (*GENERATORS, "file")
+"""Every graph by name: the generators, and `file` (an edge list; see `from_file`)."""
+
+
+def parameters_of(kind: str, given: dict[str, float]) -> dict[str, float]:
+    """The entries of `given` that generator `kind` takes (a ring takes none, `regular` takes k)."""
+    taken = inspect.signature(GENERATORS[kind]).parameters if kind in GENERATORS else {}
+    return {name: value for name, value in given.items() if name in taken and name not in ("n", "seed")}
 
 
 def build(kind: str, n: int, seed: int = 0, **params: float) -> Graph:

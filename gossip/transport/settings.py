@@ -22,4 +22,4 @@ class NetSettings:
     # new peer ids per remote IP and overall: at the transport (connections) a little more than
     # in membership, which charges the same budget again when they try to join the view
     newcomers: NewcomerLimits = field(default_factory=lambda: NewcomerLimits(
-        per_source_burst=64, per_source_per_minute=32, overall_burst=256, overall_per_minute=128))
+        per_source_burst=64.0, per_source_per_minute=32.0, overall_burst=256.0, overall_per_minute=128.0))

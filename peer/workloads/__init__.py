@@ -12,16 +12,35 @@ train; 16 MiniLM peers hold one MiniLM, not sixteen (docs/BENCHMARKS.md).
 from __future__ import annotations
 
 import hashlib
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from peer.data import TensorData
-from peer.genesis import Genesis
+
+if TYPE_CHECKING:
+    from peer.genesis import Genesis
+
+
+@dataclass(frozen=True)
+class WorkloadEntry:
+    module: str                       # where its `build(genesis, data_path)` lives, imported when built
+    builtin_base: str | None = None   # the base it builds itself: a genesis must name exactly this one
+
+
+WORKLOADS: dict[str, WorkloadEntry] = {
+    "digits": WorkloadEntry("peer.workloads.digits", "digits-mlp"),
+    "text-tiny": WorkloadEntry("peer.workloads.text_tiny", "tiny-bert"),
+    "sst2": WorkloadEntry("peer.workloads.sst2"),          # model.base: "minilm" or a local model folder
+    "smollm2": WorkloadEntry("peer.workloads.smollm2"),    # model.base: "smollm2" (the `lm` extra) or a GGUF file
+    "llama-tiny": WorkloadEntry("peer.workloads.llama_tiny", "tiny-llama"),
+}
+"""Every workload by its genesis name (the one list the genesis validation and the builder read)."""
 
 
 class WorkloadError(ValueError):
@@ -99,19 +118,10 @@ def state_hash(module: nn.Module) -> str:
 
 def build_workload(genesis: Genesis, data_path: str | Path | None = None) -> Workload:
     name = genesis.model.workload
-    if name == "digits":
-        from peer.workloads.digits import build
-    elif name == "text-tiny":
-        from peer.workloads.text_tiny import build
-    elif name == "sst2":
-        from peer.workloads.sst2 import build
-    elif name == "smollm2":
-        from peer.workloads.smollm2 import build
-    elif name == "llama-tiny":
-        from peer.workloads.llama_tiny import build
-    else:  # genesis validation makes this unreachable
+    entry = WORKLOADS.get(name)
+    if entry is None:  # genesis validation makes this unreachable
         raise WorkloadError(f"unknown workload {name!r}")
-    workload = build(genesis, data_path)
+    workload = importlib.import_module(entry.module).build(genesis, data_path)
     if genesis.model.base_hash and genesis.model.base_hash != workload.base_hash:
         raise WorkloadError(f"the base model's hash {workload.base_hash} differs from the genesis "
                             f"model.base_hash {genesis.model.base_hash}: another model or version")
