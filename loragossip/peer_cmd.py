@@ -48,6 +48,27 @@ def add_peer_arguments(parser: argparse.ArgumentParser, *, joining: bool = False
                              "[membership], [membership.newcomers], [daemon]; see --print-settings")
 
 
+def peer_command_line(args: argparse.Namespace, *, skip: tuple[str, ...] = ("state_dir",)) -> list[str]:
+    """The `loragossip peer` options that reproduce `args` (every one that differs from its default),
+    read off the same `add_peer_arguments`, so a new option travels to background peers by itself."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_peer_arguments(parser)
+    out: list[str] = []
+    for action in parser._actions:  # argparse has no public list of a parser's options
+        value = getattr(args, action.dest, action.default)
+        if not action.option_strings or action.dest in skip or value == action.default or value is None:
+            continue
+        flag = action.option_strings[-1]
+        if isinstance(action, argparse._StoreTrueAction):
+            out.append(flag)
+        elif isinstance(action, argparse._AppendAction):
+            for item in value:
+                out += [flag, str(item)]
+        else:
+            out += [flag, str(value)]
+    return out
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("peer", help="run a peer daemon (libp2p or MQTT) until SIGINT/SIGTERM",
                             description="Trains a LoRA adapter on local data and gossips it with the peers of "

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from loragossip.errors import CommandError
-from loragossip.peer_cmd import add_peer_arguments, options_from, run_daemon
+from loragossip.peer_cmd import add_peer_arguments, options_from, peer_command_line, run_daemon
 from loragossip.types import at_least_one, non_negative, positive
 from peer.data import DISJOINT_PARTITIONERS
 
@@ -114,7 +114,7 @@ def _join(args: argparse.Namespace) -> int:
     if args.background:
         if testnet is None:
             raise CommandError("--background needs a testnet directory (--dir) to record the peer in")
-        arguments = _peer_arguments(args)
+        arguments = peer_command_line(args)
         try:
             peer = join_background(testnet, arguments)
         except TestnetError as exc:
@@ -125,19 +125,6 @@ def _join(args: argparse.Namespace) -> int:
     if testnet is not None and args.mqtt_credentials is None:
         issue_credentials(args.dir, state_dir)
     return run_daemon(options_from(args, state_dir))
-
-
-def _peer_arguments(args: argparse.Namespace) -> list[str]:
-    out = ["--genesis", str(args.genesis), "--transport", args.transport, "--listen", args.listen,
-           "--eval-every", str(args.eval_every), "--round-seconds", str(args.round_seconds), "--init", args.init]
-    for flag, value in (("--data", args.data), ("--workload-data", args.workload_data), ("--broker", args.broker),
-                        ("--rounds", args.rounds), ("--device", args.device), ("--broker-ca", args.broker_ca),
-                        ("--mqtt-credentials", args.mqtt_credentials)):
-        if value is not None:
-            out += [flag, str(value)]
-    for address in args.bootstrap:
-        out += ["--bootstrap", address]
-    return out
 
 
 def _fmt(value: object, digits: int = 3) -> str:

@@ -17,7 +17,7 @@ from robust.coordinatewise import Median, TrimmedMean
 from robust.foolsgold import FoolsGold
 from robust.geometric_median import GeometricMedian
 from robust.krum import Krum, MultiKrum
-from robust.mean import Mean, Metropolis
+from robust.mean import Mean, Metropolis, StalenessMean
 from robust.meta import EMPTY_META, Meta
 from robust.sybilwall import SybilWall
 from robust.variance_corrected import VarianceCorrected
@@ -26,6 +26,7 @@ Rule = Callable[[torch.Tensor, torch.Tensor, Meta], torch.Tensor]
 
 RULES: dict[str, Callable[..., Rule]] = {
     "mean": Mean,
+    "staleness_mean": StalenessMean,
     "metropolis": Metropolis,
     "variance_corrected": VarianceCorrected,
     "sybilwall": SybilWall,

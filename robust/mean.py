@@ -43,6 +43,29 @@ class Mean:
         return candidates.mean(dim=-2)
 
 
+class StalenessMean:
+    """x' = (own + Σ_j (1 + τ_j)^(-a) x_j) / (1 + Σ_j (1 + τ_j)^(-a)), τ_j = `meta.staleness` in rounds.
+
+    In asynchronous gossip a neighbour's model can be rounds behind the receiver's; FedAsync's
+    polynomial staleness function (Xie, Koyejo & Gupta 2019) lets an old model pull less. With
+    `decay` a = 0, or when every update is fresh (lock-step rounds), it is the plain mean. The node
+    already drops updates older than `max_staleness` rounds; this weighs the ones it keeps.
+    """
+
+    def __init__(self, decay: float = 0.5) -> None:
+        if not decay >= 0 or decay == float("inf"):
+            raise ValueError(f"decay must be a finite number >= 0, got {decay}")
+        self.decay = decay
+
+    def __call__(self, own: torch.Tensor, others: torch.Tensor, meta: Meta) -> torch.Tensor:
+        if others.shape[0] == 0:
+            return own
+        staleness = meta.staleness if meta.staleness is not None else torch.zeros(others.shape[0])
+        if staleness.shape != (others.shape[0],) or bool((staleness < 0).any()):
+            raise ValueError("meta.staleness must be one non-negative age per row of others")
+        return mix_with_own(own, 1.0, others, (1.0 + staleness.to(torch.float64)) ** -self.decay)
+
+
 class Metropolis:
     """Metropolis–Hastings mixing: w_ij = 1 / (1 + max(deg_i, deg_j)), w_ii = 1 - Σ_j w_ij.
 

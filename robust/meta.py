@@ -22,7 +22,7 @@ class Meta:
     senders:    peer ids of `others`, row for row (stateful rules key their memory on them).
     weights:    non-negative mixing weights of `others` (weighted mean).
     own_weight: weight of the own model in weighted rules.
-    staleness:  age of each received model in rounds.
+    staleness:  age of each received model in rounds (`staleness_mean` discounts old ones).
     own_degree / degrees: graph degrees for Metropolis–Hastings weights.
     spec:       the adapter's layout, for rules that act per tensor (variance correction).
     generator:  seeded randomness for randomised rules.

@@ -23,6 +23,19 @@ def test_metropolis_weights():
     assert torch.allclose(out, T([12 * 5 / 12 + 24 / 4]))
 
 
+def test_staleness_mean_discounts_old_models_and_is_the_mean_when_all_are_fresh():
+    own, others = T([0.0]), T([[1.0], [3.0]])
+    out = make("staleness_mean", decay=1.0)(own, others, Meta(staleness=T([0.0, 2.0])))
+    assert torch.allclose(out, T([(0 + 1 + 3 / 3) / (1 + 1 + 1 / 3)]))  # weights 1, 1, (1 + 2)^-1
+    fresh = make("staleness_mean")(own, others, Meta(staleness=T([0.0, 0.0])))
+    assert torch.allclose(fresh, make("mean")(own, others, Meta()))
+    assert torch.allclose(make("staleness_mean", decay=0.0)(own, others, Meta(staleness=T([5.0, 9.0]))), fresh)
+    with pytest.raises(ValueError, match="decay"):
+        make("staleness_mean", decay=-1.0)
+    with pytest.raises(ValueError, match="staleness"):
+        make("staleness_mean")(own, others, Meta(staleness=T([1.0])))
+
+
 def test_pairwise_geometry_matches_the_definition():
     x = torch.randn(6, 50, dtype=torch.float64) + 1000.0  # far from the origin: centring keeps precision
     expected = torch.cdist(x, x) ** 2

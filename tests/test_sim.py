@@ -116,7 +116,8 @@ def test_every_problem_of_a_config_is_reported_at_once():
         "peers.count: expected an integer, got '8'",
         "peers.partition: 'zipf' is not one of ['iid', 'dirichlet', 'pathological', 'sampled']",
         "genesis.aggregation.rule: 'kurm' is not one of ['centered_clipping', 'foolsgold', 'geometric_median', "
-        "'krum', 'mean', 'median', 'metropolis', 'multikrum', 'sybilwall', 'trimmed_mean', 'variance_corrected'] "
+        "'krum', 'mean', 'median', 'metropolis', 'multikrum', 'staleness_mean', 'sybilwall', 'trimmed_mean', "
+        "'variance_corrected'] "
         "(did you mean 'krum'?)")
     assert str(info.value).startswith("4 problems: [run]: unknown key(s) ['durtion']") and "\n" not in str(info.value)
 

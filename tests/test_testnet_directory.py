@@ -56,3 +56,20 @@ def test_status_table_marks_a_dead_peer_down(tmp_path, capsys):
     assert lines[1].split()[:4] == ["name", "peer", "pid", "state"]
     assert lines[2].split()[0] == "boot" and "down" in lines[2].split()
     assert main(["testnet", "status", "--dir", str(tmp_path), "--watch", "--json"]) == 2
+
+
+def test_a_background_peer_gets_every_option_the_joining_command_was_given():
+    from loragossip.main import build_parser
+    from loragossip.peer_cmd import peer_command_line
+
+    given = ["--genesis", "g.toml", "--data", "d.safetensors", "--listen", "/ip4/127.0.0.1/tcp/7",
+             "--bootstrap", "/ip4/127.0.0.1/tcp/1/p2p/A", "--bootstrap", "/ip4/127.0.0.1/tcp/2/p2p/B",
+             "--transport", "mqtt", "--broker-tls", "--status-port", "8080", "--eval-every", "3",
+             "--round-seconds", "0.5", "--rounds", "9", "--init", "own", "--settings", "s.toml"]
+    joined = build_parser().parse_args(["testnet", "join", *given, "--state-dir", "elsewhere"])
+    line = peer_command_line(joined)
+    assert "--state-dir" not in line  # the testnet gives the background peer its own
+    peer = vars(build_parser().parse_args(["peer", *line]))
+    assert {k: v for k, v in peer.items() if k not in ("run", "command", "print_settings")} == \
+           {k: v for k, v in vars(joined).items()
+            if k not in ("run", "command", "verb", "background", "dir", "state_dir")} | {"state_dir": None}
