@@ -132,10 +132,20 @@ def attack_inputs(attack: LabelFlip | Backdoor | None, test: TensorData) -> Tens
 
 
 def progress_bar(config: SimConfig, enabled: bool) -> tqdm:
-    """The run's bar: rounds in lock-step mode, virtual seconds otherwise."""
+    """The run's bar: rounds in lock-step mode, virtual seconds otherwise (its rate then reads
+    "virtual s/s": simulated seconds per wall-clock second)."""
     sync = config.run.mode == "sync"
-    return tqdm(total=config.run.rounds if sync else config.run.duration, unit="round" if sync else "s",
+    return tqdm(total=config.run.rounds if sync else config.run.duration, unit=" round" if sync else " virtual s",
                 desc=config.run.name, disable=not enabled, dynamic_ncols=True, leave=False)
+
+
+def show_progress(bar: tqdm, honest_accuracy: float, rounds: list[int]) -> None:
+    """The bar's postfix: the honest peers' last evaluated accuracy and the span of their rounds."""
+    span = f"{min(rounds)}-{max(rounds)}" if rounds else "-"
+    bar.set_postfix(honest_acc=f"{honest_accuracy:.3f}", rounds=span)
+
+
+PROGRESS_TICKS = 10  # async runs: bar updates per evaluation interval, so it moves between evaluations
 
 
 class Simulation:
@@ -281,14 +291,27 @@ class Simulation:
                 loop.call_at(event.time, self._apply, event)
         self.evaluate(0.0)
         duration, step = self.config.run.duration, self.config.run.eval_every
+        ticker = loop.create_task(self._tick(bar, step / PROGRESS_TICKS))
         now = 0.0
         while now < duration - 1e-9 and not self.failures:
             await asyncio.sleep(min(step, duration - now))
             now = loop.time()
             self.evaluate(now)
-            bar.update(round(now - bar.n, 6))
-            bar.set_postfix(honest_acc=f"{self._honest_accuracy():.3f}")
+            bar.update(max(0.0, round(now - bar.n, 6)))
+            show_progress(bar, self._honest_accuracy(), self._honest_rounds())
+        ticker.cancel()
         await self._stop()
+
+    async def _tick(self, bar: tqdm, every: float) -> None:
+        """Move the bar between evaluations. It only reads: the peers' events keep their order."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(every)
+            bar.update(max(0.0, round(min(loop.time(), bar.total) - bar.n, 6)))
+            show_progress(bar, self._honest_accuracy(), self._honest_rounds())
+
+    def _honest_rounds(self) -> list[int]:
+        return [p.node.round for p in self.peers if p.honest and p.online]
 
     async def _run_sync(self, bar: tqdm) -> None:
         loop = asyncio.get_running_loop()
@@ -298,7 +321,7 @@ class Simulation:
             await asyncio.gather(*(p.node.run_round() for p in self.peers))
             if r % every == 0 or r == self.config.run.rounds:
                 self.evaluate(loop.time())
-                bar.set_postfix(honest_acc=f"{self._honest_accuracy():.3f}")
+                show_progress(bar, self._honest_accuracy(), self._honest_rounds())
             bar.update(1)
 
     async def _stop(self) -> None:

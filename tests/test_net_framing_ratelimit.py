@@ -69,3 +69,19 @@ def test_a_flood_of_identities_cannot_grow_the_table_without_bound():
     for i in range(1000):
         limiter.allow(f"sybil-{i}", 1, now=0.0)
     assert len(limiter._peers) <= 100
+
+
+def test_admission_strikes_only_authenticated_keys():
+    limits = RateLimits(frames_per_second=1.0, frame_burst=2.0, max_strikes=3, strike_window=60.0, ban_seconds=100.0)
+    proven, claimed = RateLimiter(limits), RateLimiter(limits)
+    for limiter, authenticated in ((proven, True), (claimed, False)):
+        assert limiter.admit("p", 10, 100, 0.0, authenticated=authenticated) == (None, False)
+        assert limiter.admit("p", None, 100, 0.0, authenticated=authenticated) == ("oversized", False)  # unreadable
+        assert limiter.admit("p", 101, 100, 0.0, authenticated=authenticated) == ("oversized", False)
+    # the third offence bans an authenticated key; a claimed one is only ever rate limited
+    assert proven.admit("p", 10, 100, 0.0, authenticated=True) == (None, False)
+    assert proven.admit("p", 10, 100, 0.0, authenticated=True) == ("rate_limited", True)
+    assert proven.admit("p", 10, 100, 50.0, authenticated=True) == ("banned", False)
+    for _ in range(10):
+        assert claimed.admit("p", 10, 100, 0.0, authenticated=False)[0] in (None, "rate_limited")
+    assert claimed.banned_peers(0.0) == [] and proven.banned_peers(50.0) == ["p"]

@@ -143,12 +143,10 @@ class MqttTransport:
         if self.sender_of(sender) is None:
             self.dropped["bad_topic"] += 1
             return
-        now = time.monotonic()
-        if len(payload) > self.settings.max_frame:
-            self.dropped["oversized"] += 1
-            return
-        if not self.limiter.allow(sender, len(payload), now, strike=False):
-            self.dropped["banned" if self.limiter.banned(sender, now) else "rate_limited"] += 1
+        reason, _ = self.limiter.admit(sender, len(payload), self.settings.max_frame, time.monotonic(),
+                                       authenticated=False)
+        if reason is not None:
+            self.dropped[reason] += 1
             return
         if self._handler is not None:
             self._handler(sender, bytes(payload))

@@ -272,19 +272,15 @@ class Libp2pTransport:
     def _admit(self, peer: str, head: bytes) -> int | None:
         """Bound and rate-check one frame from its header: its length, or None when it is refused.
         A refusal is a strike (and maybe a ban)."""
-        now = time.monotonic()
+        try:
+            length: int | None = parse_header(head, self.settings.max_frame)
+        except FrameError:
+            length = None
         with self._limiter_lock:
-            if self.limiter.banned(peer, now):
-                reason, newly_banned = "banned", False
-            else:
-                try:
-                    length = parse_header(head, self.settings.max_frame)
-                except FrameError:
-                    reason, newly_banned = "oversized", self.limiter.strike(peer, now)
-                else:
-                    if self.limiter.allow(peer, length, now):
-                        return length
-                    reason, newly_banned = "rate_limited", self.limiter.banned(peer, now)
+            reason, newly_banned = self.limiter.admit(peer, length, self.settings.max_frame, time.monotonic(),
+                                                      authenticated=True)
+        if reason is None:
+            return length
         self.dropped[reason] += 1
         if newly_banned:
             self._disconnect_soon(peer)

@@ -89,6 +89,23 @@ class RateLimiter:
             self.strike(peer, now)
         return False
 
+    def admit(self, peer: Hashable, size: int | None, max_frame: int, now: float, *,
+              authenticated: bool) -> tuple[str | None, bool]:
+        """The one frame-admission policy of every network transport: (None, False) when a frame of
+        `size` bytes (None: its header was unreadable) from `peer` may be read, else (the reason it is
+        refused: "banned", "oversized" or "rate_limited", whether this refusal got `peer` banned).
+
+        Only an `authenticated` key (libp2p's Noise identity) collects strikes; a key that is only a
+        claim (an MQTT topic's sender part) is rate limited but never struck, so nobody can get
+        another peer banned by writing its id."""
+        if self.banned(peer, now):
+            return "banned", False
+        if size is None or size > max_frame:
+            return "oversized", authenticated and self.strike(peer, now)
+        if self.allow(peer, size, now, strike=authenticated):
+            return None, False
+        return "rate_limited", self.banned(peer, now)
+
     def strike(self, peer: Hashable, now: float) -> bool:
         """Count one offence; True when it got the peer banned (the caller disconnects it)."""
         if self.banned(peer, now):

@@ -55,6 +55,7 @@ from sim.runner import (
     peer_shares,
     pick_adversaries,
     progress_bar,
+    show_progress,
     simulation_graph,
 )
 from sim.sampler import GraphSampler
@@ -352,6 +353,9 @@ class BatchedSimulation:
         accuracy = self.metrics.honest_online_accuracy()
         return float(np.mean(accuracy)) if accuracy else float("nan")
 
+    def _honest_rounds(self) -> list[int]:
+        return [p.round for p in self.peers if p.honest and p.online]
+
     # lock-step rounds --------------------------------------------------------------------------
     def _run_sync(self, bar: tqdm) -> None:
         c = self.config
@@ -389,7 +393,7 @@ class BatchedSimulation:
             self.peer_rounds += len(everyone)
             if r % every == 0 or r == c.run.rounds:
                 self.evaluate(self.now)
-                bar.set_postfix(honest_acc=f"{self._honest_accuracy():.3f}")
+                show_progress(bar, self._honest_accuracy(), self._honest_rounds())
             bar.update(1)
 
     # asynchronous rounds -----------------------------------------------------------------------
@@ -459,12 +463,13 @@ class BatchedSimulation:
             target = min([*due, next_eval, c.run.duration])
             if target > self.now:  # on to the tick that holds the next event
                 self.now = math.ceil(target / dt - 1e-9) * dt
+                bar.update(max(0.0, round(min(self.now, next_eval, c.run.duration) - bar.n, 6)))  # between evaluations
             if self.now >= next_eval - 1e-9 or self.now >= c.run.duration - 1e-9:
                 # evaluate at the grid time itself, before anything later happens
                 moment = min(next_eval, c.run.duration)
                 self.evaluate(moment)
-                bar.update(round(moment - bar.n, 6))
-                bar.set_postfix(honest_acc=f"{self._honest_accuracy():.3f}")
+                bar.update(max(0.0, round(moment - bar.n, 6)))
+                show_progress(bar, self._honest_accuracy(), self._honest_rounds())
                 if moment >= c.run.duration - 1e-9:
                     break
                 next_eval += c.run.eval_every
