@@ -19,7 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="two forms:\n"
                "  loragossip sim CONFIG.toml [--out DIR] [--set SECTION.KEY=VALUE ...] [--seed S]\n"
                "  loragossip sim compare RUN_DIR [RUN_DIR ...] [--out compare.png]   (only --out applies)\n"
-               "Ctrl-C ends a run early and keeps what it measured (exit status 130).",
+               "  loragossip sim --resume RUN_DIR            (a lock-step batched run stopped with Ctrl-C)\n"
+               "Ctrl-C ends a run early and keeps what it measured (exit status 130). A lock-step run of the\n"
+               "batched engine finishes its round first and can be resumed to the numbers of an uninterrupted\n"
+               "run; a second Ctrl-C stops at once.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("config", nargs="?", help="experiment TOML (see examples/)")
@@ -30,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, help="override run.seed (same seed and machine: same numbers)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when present)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                        help="continue the interrupted run in RUN_DIR (no CONFIG or other options with it)")
     parser.set_defaults(run=_run)
 
 
@@ -43,6 +48,8 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.resume is not None:
+        return _resume(args)
     if args.config is None:
         raise CommandError("give an experiment TOML (e.g. examples/quickstart.toml), or `compare RUN_DIR...`")
     from sim.config import ConfigError, load_config
@@ -58,10 +65,31 @@ def _run(args: argparse.Namespace) -> int:
         summary = run_experiment(config, out, seed=args.seed, progress=not args.no_progress, device=args.device)
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
+    return _report(summary, out)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from sim.experiment import resume_experiment
+
+    given = [flag for flag, value in (("CONFIG", args.config), ("--out", args.out), ("--set", args.overrides),
+                                      ("--name", args.name), ("--seed", args.seed), ("--device", args.device))
+             if value]
+    if given:
+        raise CommandError(f"--resume continues the run as it was configured; drop {', '.join(given)}")
+    try:
+        summary = resume_experiment(args.resume, progress=not args.no_progress)
+    except ValueError as exc:  # ResumeError too
+        raise CommandError(str(exc)) from exc
+    return _report(summary, args.resume)
+
+
+def _report(summary: dict, out: Path) -> int:
     _print_summary(summary, out)
     if summary.get("interrupted"):
+        again = (f"; continue it with `loragossip sim --resume {out}`" if summary.get("resumable")
+                 else " (summary.json says \"interrupted\": true)")
         print(f"loragossip sim: interrupted at virtual time {summary['final_time']:.1f} s; the results so far "
-              f"are in {out} (summary.json says \"interrupted\": true)", file=sys.stderr)
+              f"are in {out}{again}", file=sys.stderr)
         return 130
     return 0
 

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from sim import resume
 from sim.adapters_file import write_adapters
 from sim.baselines import run_baseline
 from sim.batched.engine import BatchedSimulation
@@ -36,15 +37,34 @@ def run_experiment(config: SimConfig, out: Path, *, seed: int | None = None, pro
     sim = engine(config, seed=seed, progress=progress, device=device)
     out.mkdir(parents=True, exist_ok=True)
     if config.run.baseline != "none":
-        summary = run_baseline(sim, config.run.baseline)
-        xlabel = "virtual time (s) = rounds × K × step_seconds"
-    else:
-        summary = sim.run()
-        xlabel = "virtual time (s)" if config.run.mode == "async" else "virtual time (s), lock-step rounds"
+        return _write(sim, out, run_baseline(sim, config.run.baseline))
+    return _write(sim, out, sim.run())
+
+
+def resume_experiment(out: Path, *, progress: bool = True) -> dict[str, Any]:
+    """Continue the run that `out` holds (`sim.resume`); ResumeError when there is none."""
+    sim = resume.load(out)
+    sim.progress = progress
+    return _write(sim, out, sim.run())
+
+
+def _write(sim: Simulation | BatchedSimulation, out: Path, summary: dict[str, Any]) -> dict[str, Any]:
+    """metrics.csv, adapters, plots and summary.json; the state to resume from when a run stopped early."""
+    config = sim.config
     sim.metrics.write_csv(out / "metrics.csv")
     data = config.resolve(config.run.data) if config.run.data else None
     write_adapters(out, sim.final_vectors(), sim.honest_mask(), config.genesis, data)
+    if config.run.baseline != "none":
+        xlabel = "virtual time (s) = rounds × K × step_seconds"
+    else:
+        xlabel = "virtual time (s)" if config.run.mode == "async" else "virtual time (s), lock-step rounds"
     plots = plot_run(sim.metrics, out, f"{config.run.name} (seed {sim.seed})", xlabel) if sim.metrics.rows else []
     summary["plots"] = [p.name for p in plots]
+    resumable = summary.get("interrupted") and getattr(sim, "resumable", False) and config.run.baseline == "none"
+    summary["resumable"] = bool(resumable)
+    if resumable:
+        resume.save(sim, out)  # type: ignore[arg-type]
+    else:
+        resume.discard(out)
     write_summary(out / "summary.json", summary)
     return summary

@@ -155,6 +155,9 @@ class Simulation:
                  device: str | None = None) -> None:
         self.config = config
         self.seed = config.run.seed if seed is None else seed
+        # Dropout draws from the global generator: seeded from the run, a run gives the same numbers
+        # whatever ran before it in the process (a sweep worker, a test), not only in a fresh one.
+        torch.manual_seed(derive_seed(self.seed, "torch"))
         self.progress = progress
         self.device = pick_device(device)
         self.metrics = MetricsLog()

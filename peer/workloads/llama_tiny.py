@@ -10,6 +10,7 @@ SmolLM2's is. The weights are seeded from the genesis.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -50,6 +51,10 @@ def tiny_config(tokenizer: PreTrainedTokenizerFast) -> LlamaConfig:
                        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, use_cache=False)
 
 
+def _scorer(config: LlamaConfig, answers: list[int]) -> nn.Module:
+    return AnswerScorer(LlamaForCausalLM(config), answers)
+
+
 def build(genesis: Genesis, data_path: str | Path | None = None) -> Workload:
     seed = genesis.network.seed % (2**31)
     sentences, labels = pool_sentences(data_path, POOL_LIMIT, 1200, seed)
@@ -58,8 +63,6 @@ def build(genesis: Genesis, data_path: str | Path | None = None) -> Workload:
     pool, test = split(encode_prompts(tokenizer, sentences, labels, MAX_LENGTH), 0.2, seed)
     config = tiny_config(tokenizer)
 
-    def architecture() -> nn.Module:
-        return AnswerScorer(LlamaForCausalLM(config), answers)
-
+    architecture = partial(_scorer, config, answers)  # a partial, not a closure: a resumable run pickles it
     loaded = seeded_init(seed, architecture)
     return Workload("llama-tiny", 2, SharedBase(architecture, loaded), pool, test, tokenizer=tokenizer)

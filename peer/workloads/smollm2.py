@@ -67,6 +67,13 @@ def load(path: Path) -> tuple[nn.Module, object]:
     return model.eval(), tokenizer
 
 
+def _scorer(config, answers: list[int]) -> nn.Module:
+    """A peer's module structure (its frozen weights are bound from the loaded base afterwards)."""
+    from transformers import AutoModelForCausalLM
+
+    return AnswerScorer(AutoModelForCausalLM.from_config(config), answers)
+
+
 def build(genesis: Genesis, data_path: str | Path | None = None) -> Workload:
     if data_path is None:
         raise WorkloadError("the smollm2 workload needs --data DIR with train.tsv and dev.tsv (GLUE SST-2)")
@@ -76,10 +83,6 @@ def build(genesis: Genesis, data_path: str | Path | None = None) -> Workload:
                                       read_tsv(Path(data_path) / "dev.tsv"))
     config = lm.config
 
-    def architecture() -> nn.Module:
-        from transformers import AutoModelForCausalLM
-
-        return AnswerScorer(AutoModelForCausalLM.from_config(config), answers)
-
+    architecture = functools.partial(_scorer, config, answers)  # a partial, not a closure: a resumable run pickles it
     return Workload("smollm2", 2, SharedBase(architecture, AnswerScorer(lm, answers)), pool, test,
                     tokenizer=tokenizer)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -65,6 +66,15 @@ class MeanPooledClassifier(nn.Module):
         return self.classifier(self.dropout(pooled))
 
 
+def _architecture(config, pooled: bool) -> nn.Module:
+    """A peer's module structure (its frozen weights are bound from the loaded base afterwards)."""
+    from transformers import AutoModel, AutoModelForSequenceClassification
+
+    if pooled:
+        return MeanPooledClassifier(AutoModel.from_config(config), 2)
+    return AutoModelForSequenceClassification.from_config(config)
+
+
 def build(genesis: Genesis, data_path: str | Path | None = None) -> Workload:
     from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as transformers_logging
@@ -100,9 +110,5 @@ def build(genesis: Genesis, data_path: str | Path | None = None) -> Workload:
     loaded = seeded_init(seed, pretrained)
     config = loaded.encoder.config if pooled else loaded.config
 
-    def architecture() -> nn.Module:
-        if pooled:
-            return MeanPooledClassifier(AutoModel.from_config(config), 2)
-        return AutoModelForSequenceClassification.from_config(config)
-
+    architecture = partial(_architecture, config, pooled)  # a partial, not a closure: a resumable run pickles it
     return Workload("sst2", 2, SharedBase(architecture, loaded), train, test)

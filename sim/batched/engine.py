@@ -43,6 +43,7 @@ from sim.batched.stacked import build_stacked
 from sim.batched.training import BatchedTrainer
 from sim.config import DATA_ATTACKS, SimConfig
 from sim.metrics import MetricsLog
+from sim.resume import stop_after_round
 from sim.runner import (
     LOCK_STEP_WINDOW,
     attack_inputs,
@@ -98,6 +99,9 @@ class BatchedSimulation:
                  device: str | None = None) -> None:
         self.config = config
         self.seed = config.run.seed if seed is None else seed
+        # Dropout draws from the global generator: seeded from the run, a run gives the same numbers
+        # whatever ran before it in the process (a sweep worker, a test), not only in a fresh one.
+        torch.manual_seed(derive_seed(self.seed, "torch"))
         self.progress = progress
         self.device = pick_device(device)
         self.metrics = MetricsLog()
@@ -152,6 +156,14 @@ class BatchedSimulation:
         self.now = 0.0
         self._flight: list = []
         self._order = itertools.count()
+        self.rounds_done = 0             # lock-step: rounds finished (a resumed run goes on from here)
+        self.wall_before = 0.0           # wall seconds of the run before it was resumed
+        self.stop_requested = False      # lock-step: the first Ctrl-C ends the run after this round
+
+    @property
+    def resumable(self) -> bool:
+        """Lock-step runs stop at a round boundary and can be saved there (`sim.resume`)."""
+        return self.config.run.mode == "sync"
 
     def final_vectors(self) -> torch.Tensor:
         """Every peer's trainable vector, `[N, d]` on the CPU (written as `adapters.safetensors`)."""
@@ -360,11 +372,15 @@ class BatchedSimulation:
     def _run_sync(self, bar: tqdm) -> None:
         c = self.config
         everyone = list(range(len(self.peers)))
-        self.evaluate(0.0)
+        if self.rounds_done == 0:
+            self.evaluate(0.0)
+        bar.update(self.rounds_done)  # a resumed run's bar starts where it stopped
         every = max(1, round(c.run.eval_every))
         k, step_seconds = c.genesis.training.local_steps, c.peers.step_seconds
         clones = sorted(self.clones)
-        for r in range(1, c.run.rounds + 1):
+        for r in range(self.rounds_done + 1, c.run.rounds + 1):
+            if self.stop_requested:
+                return
             starts = {i: self.trainer.vectors[i].clone() for i in self.adversarial}
             for peer in self.peers:
                 peer.step = 0
@@ -395,6 +411,7 @@ class BatchedSimulation:
                 self.evaluate(self.now)
                 show_progress(bar, self._honest_accuracy(), self._honest_rounds())
             bar.update(1)
+            self.rounds_done = r
 
     # asynchronous rounds -----------------------------------------------------------------------
     def _window(self, peer: _Peer) -> float:
@@ -500,12 +517,15 @@ class BatchedSimulation:
     def run(self) -> dict[str, Any]:
         started = time.perf_counter()
         interrupted = False
+        self.stop_requested = False
         try:
-            with progress_bar(self.config, self.progress) as bar:
+            with progress_bar(self.config, self.progress) as bar, stop_after_round(self, bar):
                 self._run_sync(bar) if self.config.run.mode == "sync" else self._run_async(bar)
         except KeyboardInterrupt:
             interrupted = True  # what was measured so far is still worth writing
-        wall = time.perf_counter() - started
+        interrupted |= self.resumable and self.rounds_done < self.config.run.rounds  # stopped at a round boundary
+        wall = self.wall_before + time.perf_counter() - started
+        self.wall_before = wall
         summary = self.metrics.summary()
         rejected: Counter = Counter()
         for p in self.peers:

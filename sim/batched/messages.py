@@ -20,6 +20,7 @@ from gossip.spec import AdapterSpec
 from robust.history import HistoryRecord
 
 _T_MS = 1_700_000_000_000  # any wall-clock millisecond count of this era has the same msgpack width
+_SIGNER = Identity.from_seed(bytes(32))  # any key signs to the same length; module-level, so a run pickles
 
 
 class MessageSizes:
@@ -27,19 +28,18 @@ class MessageSizes:
 
     def __init__(self, genesis_net: bytes, spec: AdapterSpec, codec: Codec) -> None:
         self.net, self.spec, self.codec = genesis_net, spec, codec
-        self.identity = Identity.from_seed(bytes(32))
         self._bodies: dict[tuple[str, int, int], int] = {}
-        self._record_tensors = Packed(pack([codec.keyframe.encode(t.name, torch.zeros(t.shape))
-                                            for t in spec.tensors]))
+        self._record_tensors = Packed(bytes(pack([codec.keyframe.encode(t.name, torch.zeros(t.shape))
+                                                  for t in spec.tensors])))  # bytes: a run pickles
         self._cache: dict[tuple[str, int, int, int], int] = {}
 
     def envelope(self, kind: str, body_bytes: int, seq: int, rnd: int) -> int:
         key = (kind, body_bytes, seq.bit_length(), rnd.bit_length())
         size = self._cache.get(key)
         if size is None:
-            envelope = wire.Envelope(kind=kind, sender=self.identity.peer_id, seq=seq, round=rnd, t=_T_MS,
+            envelope = wire.Envelope(kind=kind, sender=_SIGNER.peer_id, seq=seq, round=rnd, t=_T_MS,
                                      body=bytes(body_bytes), net=self.net)
-            size = self._cache[key] = len(wire.encode(envelope, self.identity))
+            size = self._cache[key] = len(wire.encode(envelope, _SIGNER))
         return size
 
     def update(self, mode: str, base: int, degree: int, seq: int, rnd: int) -> int:
