@@ -40,8 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     """`loragossip sim compare`: its own parser (routed by `loragossip.main`), so that its --help is its own."""
-    parser.description = ("Overlay finished runs: honest accuracy and attack success over time in one figure, "
-                          "and each run's final numbers as a table in the terminal.")
+    parser.description = ("Overlay finished runs in four panels (honest accuracy, attack success, bytes sent, "
+                          "consensus distance; one colour per run, spans with peers offline shaded, baselines "
+                          "dashed), and print each run's final numbers as a table in the terminal.")
     parser.add_argument("dirs", nargs="+", type=Path, metavar="RUN_DIR", help="folders written by `loragossip sim`")
     parser.add_argument("--out", type=Path, default=Path("compare.png"), help="figure to write (default compare.png)")
     parser.set_defaults(run=_compare, command="sim compare")
@@ -111,8 +112,10 @@ def _number(text: str | None) -> float:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    import json
+
     from sim.metrics import MetricsLog
-    from sim.plots import plot_compare
+    from sim.plots import ComparedRun, plot_compare
 
     runs = []
     for directory in args.dirs:
@@ -122,9 +125,14 @@ def _compare(args: argparse.Namespace) -> int:
         log = MetricsLog()
         with open(path, newline="", encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
-                log.add(time=float(row["time"]), honest=row["honest"] == "1", online=row["online"] == "1",
-                        accuracy=_number(row.get("accuracy")), attack_success=_number(row.get("attack_success")))
-        runs.append((directory.name, log))
+                log.add(time=float(row["time"]), peer=row.get("peer"), honest=row["honest"] == "1",
+                        online=row["online"] == "1", accuracy=_number(row.get("accuracy")),
+                        attack_success=_number(row.get("attack_success")),
+                        bytes_sent=_number(row.get("bytes_sent")),
+                        consensus_distance=_number(row.get("consensus_distance")))
+        summary = directory / "summary.json"
+        baseline = json.loads(summary.read_text()).get("baseline", "none") if summary.exists() else "none"
+        runs.append(ComparedRun(directory.name, log, baseline not in ("none", None)))
     plot_compare(runs, args.out)
     print(_final_table(args.dirs))
     print(f"wrote {args.out}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -55,10 +56,10 @@ def plot_run(metrics: MetricsLog, out: Path, title: str, xlabel: str = "virtual 
     online = [sum(1 for r in rows if r["time"] == x and r["online"]) for x in times]
     honest = [sum(1 for r in rows if r["time"] == x and r["online"] and r["honest"]) for x in times]
     ax = axes[1, 1]
-    ax.step(times, online, where="post", label="online")
-    ax.step(times, honest, where="post", label="honest online")
-    ax.set(title="peers online", xlabel=xlabel, ylim=(0, None))
-    ax.legend()
+    ax.fill_between(times, online, step="post", color="tab:blue", alpha=0.25, label="online")
+    ax.step(times, honest, where="post", color="tab:green", linestyle="--", label="honest online")
+    ax.set(title="peers online", xlabel=xlabel, ylim=(0, max(online, default=1) * 1.25))
+    ax.legend(loc="upper right", ncol=2, fontsize="small")  # above the curves: ylim leaves the room
     fig.suptitle(title)
     fig.tight_layout()
     path = out / "overview.png"
@@ -67,25 +68,72 @@ def plot_run(metrics: MetricsLog, out: Path, title: str, xlabel: str = "virtual 
     return [path]
 
 
-def plot_compare(runs: list[tuple[str, MetricsLog]], path: Path) -> Path:
-    """Honest mean accuracy of several runs in one figure, with min–max bands; beside it the
-    attack success rate of the runs that had a targeted attack, in the same colours."""
-    attacked = [any(r["attack_success"] == r["attack_success"] for r in m.rows) for _, m in runs]
-    fig, axes = plt.subplots(1, 2 if any(attacked) else 1, figsize=(13 if any(attacked) else 8, 5), squeeze=False)
-    ax = axes[0][0]
-    for (label, metrics), has_attack in zip(runs, attacked, strict=True):
-        t, mean, low, high = _series(metrics.rows, "accuracy")
-        (line,) = ax.plot(t, mean, label=label)
-        ax.fill_between(t, low, high, color=line.get_color(), alpha=0.12)
-        if has_attack:
-            ts, success, _, _ = _series(metrics.rows, "attack_success")
-            axes[0][1].plot(ts, success, color=line.get_color(), label=label)
-    ax.set(title="honest accuracy", xlabel="time (virtual s, or rounds)", ylabel="accuracy", ylim=(0, 1))
-    ax.legend()
-    if any(attacked):
-        axes[0][1].set(title="attack success (honest peers)", xlabel="time (virtual s, or rounds)",
-                       ylabel="share of attacked inputs", ylim=(0, 1))
-        axes[0][1].legend()
+@dataclass(frozen=True)
+class ComparedRun:
+    label: str
+    metrics: MetricsLog
+    baseline: bool = False   # FedAvg or isolated training: drawn dashed, a reference rather than a run
+
+
+def churn_windows(rows: list[dict]) -> list[tuple[float, float]]:
+    """Spans of time in which some peer was offline (from the evaluations' `online` column)."""
+    times = sorted({r["time"] for r in rows})
+    offline = {t: False for t in times}
+    for r in rows:
+        offline[r["time"]] |= not r["online"]
+    spans: list[tuple[float, float]] = []
+    start = None
+    for previous, t in zip([None, *times], times, strict=False):
+        if offline[t] and start is None:
+            start = previous if previous is not None else t
+        elif not offline[t] and start is not None:
+            spans.append((start, t))
+            start = None
+    if start is not None:
+        spans.append((start, times[-1]))
+    return spans
+
+
+def plot_compare(runs: list[ComparedRun], path: Path) -> Path:
+    """Four panels, one colour per run: honest accuracy (mean, min–max band), attack success,
+    bytes sent by all peers, honest consensus distance. Baselines are dashed; spans in which a
+    run had peers offline (churn) are shaded in its colour on the accuracy panel."""
+    colours = plt.get_cmap("tab10").colors
+    fig, axes = plt.subplots(2, 2, figsize=(13, 8.5))
+    (acc, attack), (traffic, consensus) = axes
+    attacked = False
+    for index, run in enumerate(runs):
+        colour, style = colours[index % len(colours)], "--" if run.baseline else "-"
+        rows = run.metrics.rows
+        t, mean, low, high = _series(rows, "accuracy")
+        acc.plot(t, mean, color=colour, linestyle=style, label=run.label)
+        acc.fill_between(t, low, high, color=colour, alpha=0.1)
+        for first, last in churn_windows(rows):
+            acc.axvspan(first, last, color=colour, alpha=0.07, linewidth=0)
+        if any(r["attack_success"] == r["attack_success"] for r in rows):
+            attacked = True
+            ts, success, _, _ = _series(rows, "attack_success")
+            attack.plot(ts, success, color=colour, linestyle=style, label=run.label)
+        if any(r.get("bytes_sent") == r.get("bytes_sent") and r.get("bytes_sent") is not None for r in rows):
+            tb, per_peer, _, _ = _series(rows, "bytes_sent", honest_online=False)
+            peers = len({r["peer"] for r in rows})
+            traffic.plot(tb, per_peer * peers / 1e6, color=colour, linestyle=style, label=run.label)
+        if any(r.get("consensus_distance") == r.get("consensus_distance") for r in rows):
+            tc, distance, _, _ = _series(rows, "consensus_distance")
+            consensus.plot(tc, distance, color=colour, linestyle=style, label=run.label)
+    xlabel = "time (virtual s, or rounds)"
+    acc.set(title="honest accuracy (mean, min–max band; shaded: peers offline)", xlabel=xlabel,
+            ylabel="accuracy", ylim=(0, 1))
+    acc.legend(loc="lower right", fontsize="small")
+    attack.set(title="attack success (honest peers)", xlabel=xlabel, ylabel="share of attacked inputs", ylim=(0, 1))
+    if not attacked:
+        attack.text(0.5, 0.5, "no run had a targeted attack", ha="center", va="center", transform=attack.transAxes)
+    traffic.set(title="bytes sent, all peers", xlabel=xlabel, ylabel="MB")
+    consensus.set(title="consensus distance |θ_i − θ̄|² (honest mean)", xlabel=xlabel)
+    consensus.set_yscale("symlog", linthresh=1e-3)
+    for ax in (attack, traffic, consensus):
+        if ax.lines:
+            ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

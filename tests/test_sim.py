@@ -209,3 +209,12 @@ def test_compare_plots_and_prints_the_final_numbers(small_run, tmp_path, capsys)
     assert table[0].split()[:3] == ["run", "honest", "acc"]
     assert table[1].split()[:2] == [out.name, f"{summary['final_honest_mean_accuracy']:.3f}"]
     assert (tmp_path / "c.png").stat().st_size > 10_000
+
+
+def test_churn_windows_are_the_spans_with_a_peer_offline():
+    from sim.plots import churn_windows
+
+    rows = [{"time": t, "online": not (20 <= t <= 30 and p == 1) and not (t == 50 and p == 0)}
+            for t in (0, 10, 20, 30, 40, 50) for p in (0, 1)]
+    assert churn_windows(rows) == [(10, 40), (40, 50)]  # from the last evaluation all were online
+    assert churn_windows([{"time": t, "online": True} for t in (0, 1)]) == []
