@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from loragossip.errors import CommandError
-from loragossip.peer_cmd import add_peer_arguments, options_from, peer_command_line, run_daemon
+from loragossip.peer_cmd import add_peer_arguments, options_from, peer_command_line, run_daemon, settings_from
 from loragossip.types import at_least_one, non_negative, positive
 from peer.data import DISJOINT_PARTITIONERS
 
@@ -30,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p_up.add_argument("--alpha", type=positive, default=0.5, help="dirichlet alpha (default 0.5)")
     p_up.add_argument("--round-seconds", type=non_negative, default=1.0, help="minimum round length (default 1)")
     p_up.add_argument("--init", choices=("shared", "own"), default="shared", help="trainable-part init")
+    p_up.add_argument("--settings", type=Path, metavar="FILE",
+                      help="every peer's timeouts and limits (`loragossip peer --settings`; see --print-settings)")
     again = p_up.add_mutually_exclusive_group()
     again.add_argument("--resume", dest="previous", action="store_const", const="resume", default="refuse",
                        help="a stopped testnet in --dir: restart its peers from their checkpoints")
@@ -81,11 +83,14 @@ def _up(args: argparse.Namespace) -> int:
 
     if args.tls and args.transport != "mqtt":
         raise CommandError("--tls is for --transport mqtt (libp2p connections are always Noise-encrypted)")
+    peer_args = ["--round-seconds", str(args.round_seconds), "--init", args.init]
+    if args.settings is not None:
+        settings_from(args)  # a bad file is refused here, not by every peer process
+        peer_args += ["--settings", str(args.settings.resolve())]
     try:
         text = args.genesis.read_text() if args.genesis else default_genesis_text()
         testnet = up(args.dir, args.peers, args.transport, genesis_text=text, partition=args.partition,
-                     alpha=args.alpha, peer_args=["--round-seconds", str(args.round_seconds), "--init", args.init],
-                     tls=args.tls, previous=args.previous)
+                     alpha=args.alpha, peer_args=peer_args, tls=args.tls, previous=args.previous)
     except (TestnetError, GenesisError, OSError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
     print(f"testnet up in {args.dir}: {len(testnet.peers)} peers over {testnet.transport}")

@@ -75,3 +75,11 @@ def test_the_cli_names_a_bad_file_and_the_daemon_runs_with_a_good_one(tmp_path, 
     settings = parse_settings({"node": {"max_staleness": 3}, "membership": {"shuffle_period": 1.5}})
     daemon = Daemon(DaemonOptions(genesis=genesis, state_dir=Path(tmp_path / "state"), settings=settings))
     assert daemon.node.settings.max_staleness == 3 and daemon.membership.settings.shuffle_period == 1.5
+
+
+def test_testnet_up_refuses_a_bad_settings_file_before_starting_anything(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[net.rate]\nframe_burst = -1\n")
+    assert main(["testnet", "up", "--dir", str(tmp_path / "net"), "--settings", str(bad)]) == 2
+    assert "net.rate.frame_burst: expected at least 0" in capsys.readouterr().err
+    assert not (tmp_path / "net").exists()
