@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from robust.meta import Meta
+from robust.sorting import sort_candidates
 
 
 class Median:
@@ -22,7 +23,7 @@ class Median:
 
     def combine(self, candidates: torch.Tensor) -> torch.Tensor:
         """Over the candidates axis (-2) of `[..., m, d]`: many peers' received sets at once."""
-        ordered = candidates.sort(dim=-2).values
+        ordered = sort_candidates(candidates)  # a sorting network: same values, faster
         count = ordered.shape[-2]
         return (ordered[..., (count - 1) // 2, :] + ordered[..., count // 2, :]) / 2
 
@@ -45,7 +46,7 @@ class TrimmedMean:
 
     def combine(self, candidates: torch.Tensor) -> torch.Tensor:
         """Over the candidates axis (-2) of `[..., m, d]`: many peers' received sets at once."""
-        ordered = candidates.sort(dim=-2).values
+        ordered = sort_candidates(candidates)  # a sorting network: same values, faster
         count = ordered.shape[-2]
         f = min(self.f, (count - 1) // 2)
         return ordered[..., f:count - f, :].mean(dim=-2)
