@@ -30,7 +30,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	for b in codecs robust topology training sim batched network sweep lm; do $(BIN)/python -m bench.$$b || exit 1; done
+	for b in codecs robust batched_rules topology training sim batched network sweep lm; do $(BIN)/python -m bench.$$b || exit 1; done
 
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/fuzz_wire.py -m fuzz -s -p no:cacheprovider --timeout=0
