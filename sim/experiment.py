@@ -60,7 +60,7 @@ def _write(sim: Simulation | BatchedSimulation, out: Path, summary: dict[str, An
         xlabel = "virtual time (s)" if config.run.mode == "async" else "virtual time (s), lock-step rounds"
     plots = plot_run(sim.metrics, out, f"{config.run.name} (seed {sim.seed})", xlabel) if sim.metrics.rows else []
     summary["plots"] = [p.name for p in plots]
-    resumable = summary.get("interrupted") and getattr(sim, "resumable", False) and config.run.baseline == "none"
+    resumable = summary.get("interrupted") and sim.resumable and config.run.baseline == "none"
     summary["resumable"] = bool(resumable)
     if resumable:
         resume.save(sim, out)  # type: ignore[arg-type]

@@ -139,10 +139,11 @@ def progress_bar(config: SimConfig, enabled: bool) -> tqdm:
                 desc=config.run.name, disable=not enabled, dynamic_ncols=True, leave=False)
 
 
-def show_progress(bar: tqdm, honest_accuracy: float, rounds: list[int]) -> None:
+def show_progress(bar: tqdm, metrics: MetricsLog, rounds: list[int]) -> None:
     """The bar's postfix: the honest peers' last evaluated accuracy and the span of their rounds."""
+    accuracy = metrics.honest_online_accuracy()
     span = f"{min(rounds)}-{max(rounds)}" if rounds else "-"
-    bar.set_postfix(honest_acc=f"{honest_accuracy:.3f}", rounds=span)
+    bar.set_postfix(honest_acc=f"{np.mean(accuracy):.3f}" if accuracy else "nan", rounds=span)
 
 
 PROGRESS_TICKS = 10  # async runs: bar updates per evaluation interval, so it moves between evaluations
@@ -150,6 +151,7 @@ PROGRESS_TICKS = 10  # async runs: bar updates per evaluation interval, so it mo
 
 class Simulation:
     engine = "nodes"
+    resumable = False  # its peers are coroutines mid-round: a run cannot be saved (`sim.resume`)
 
     def __init__(self, config: SimConfig, *, seed: int | None = None, progress: bool = True,
                  device: str | None = None) -> None:
@@ -275,10 +277,6 @@ class Simulation:
     def honest_mask(self) -> list[bool]:
         return [p.honest for p in self.peers]
 
-    def _honest_accuracy(self) -> float:
-        accuracy = self.metrics.honest_online_accuracy()
-        return float(np.mean(accuracy)) if accuracy else float("nan")
-
     # running -----------------------------------------------------------------------------------
     async def _run_async(self, bar: tqdm) -> None:
         loop = asyncio.get_running_loop()
@@ -301,7 +299,7 @@ class Simulation:
             now = loop.time()
             self.evaluate(now)
             bar.update(max(0.0, round(now - bar.n, 6)))
-            show_progress(bar, self._honest_accuracy(), self._honest_rounds())
+            show_progress(bar, self.metrics, self._honest_rounds())
         ticker.cancel()
         await self._stop()
 
@@ -311,7 +309,7 @@ class Simulation:
         while True:
             await asyncio.sleep(every)
             bar.update(max(0.0, round(min(loop.time(), bar.total) - bar.n, 6)))
-            show_progress(bar, self._honest_accuracy(), self._honest_rounds())
+            show_progress(bar, self.metrics, self._honest_rounds())
 
     def _honest_rounds(self) -> list[int]:
         return [p.node.round for p in self.peers if p.honest and p.online]
@@ -324,7 +322,7 @@ class Simulation:
             await asyncio.gather(*(p.node.run_round() for p in self.peers))
             if r % every == 0 or r == self.config.run.rounds:
                 self.evaluate(loop.time())
-                show_progress(bar, self._honest_accuracy(), self._honest_rounds())
+                show_progress(bar, self.metrics, self._honest_rounds())
             bar.update(1)
 
     async def _stop(self) -> None:

@@ -361,10 +361,6 @@ class BatchedSimulation:
                              consensus_distance=float(distances[i]) if p.online and honest_online else float("nan"),
                              attack_success=float(success[i]))
 
-    def _honest_accuracy(self) -> float:
-        accuracy = self.metrics.honest_online_accuracy()
-        return float(np.mean(accuracy)) if accuracy else float("nan")
-
     def _honest_rounds(self) -> list[int]:
         return [p.round for p in self.peers if p.honest and p.online]
 
@@ -409,7 +405,7 @@ class BatchedSimulation:
             self.peer_rounds += len(everyone)
             if r % every == 0 or r == c.run.rounds:
                 self.evaluate(self.now)
-                show_progress(bar, self._honest_accuracy(), self._honest_rounds())
+                show_progress(bar, self.metrics, self._honest_rounds())
             bar.update(1)
             self.rounds_done = r
 
@@ -486,7 +482,7 @@ class BatchedSimulation:
                 moment = min(next_eval, c.run.duration)
                 self.evaluate(moment)
                 bar.update(max(0.0, round(moment - bar.n, 6)))
-                show_progress(bar, self._honest_accuracy(), self._honest_rounds())
+                show_progress(bar, self.metrics, self._honest_rounds())
                 if moment >= c.run.duration - 1e-9:
                     break
                 next_eval += c.run.eval_every
