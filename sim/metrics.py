@@ -22,10 +22,12 @@ class MetricsLog:
         self.rows.append(row)
 
     def last_evaluation(self) -> list[dict[str, Any]]:
-        if not self.rows:
-            return []
-        last = self.rows[-1]["time"]
-        return [r for r in self.rows if r["time"] == last]
+        """The rows of the newest evaluation: the run of equal times at the end (rows come in time
+        order), found from the end, so the progress bar's frequent calls cost one evaluation each."""
+        start = len(self.rows)
+        while start > 0 and self.rows[start - 1]["time"] == self.rows[-1]["time"]:
+            start -= 1
+        return self.rows[start:]
 
     def honest_online_accuracy(self, rows: list[dict[str, Any]] | None = None) -> list[float]:
         rows = self.last_evaluation() if rows is None else rows
