@@ -70,13 +70,11 @@ def _merge(where: str, given: Any, defaults: Any) -> Any:
     if not isinstance(given, dict):
         raise SchemaError(f"[{where.rstrip('.')}]: expected a table, got {given!r}")
     names = [f.name for f in dataclasses.fields(defaults)]
-    problems = [f"[{where.rstrip('.') or 'settings'}]: {unknown_keys(set(given) - set(names), names)}"] \
-        if set(given) - set(names) else []
+    extra = set(given) - set(names)
+    problems = [f"[{where.rstrip('.') or 'settings'}]: {unknown_keys(extra, names)}"] if extra else []
     values = {}
-    for name in names:
+    for name in (n for n in names if n in given):
         default = getattr(defaults, name)
-        if name not in given:
-            continue
         try:
             if dataclasses.is_dataclass(default):
                 values[name] = _merge(f"{where}{name}.", given[name], default)
