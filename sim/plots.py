@@ -26,6 +26,11 @@ def _series(rows: list[dict], key: str, honest_online: bool = True):
             np.array([np.max(v) for v in values]))
 
 
+def _measured(rows: list[dict], key: str) -> bool:
+    """Whether any row has a value for `key` (NaN or absent: not measured)."""
+    return any(r.get(key) is not None and r[key] == r[key] for r in rows)
+
+
 def plot_run(metrics: MetricsLog, out: Path, title: str, xlabel: str = "virtual time (s)") -> list[Path]:
     """overview.png: honest accuracy with a min–max band, consensus distance, bytes per peer, online peers."""
     rows = metrics.rows
@@ -35,7 +40,7 @@ def plot_run(metrics: MetricsLog, out: Path, title: str, xlabel: str = "virtual 
     ax.plot(t, mean, color="tab:blue", label="honest mean")
     ax.fill_between(t, low, high, color="tab:blue", alpha=0.2, label="honest min–max")
     ax.set(title="accuracy (global test set)", xlabel=xlabel, ylabel="accuracy", ylim=(0, 1))
-    if any(r["attack_success"] == r["attack_success"] for r in rows):
+    if _measured(rows, "attack_success"):
         ts, success, _, _ = _series(rows, "attack_success")
         ax.plot(ts, success, color="tab:red", label="attack success")
     ax.legend(loc="lower right")
@@ -110,15 +115,15 @@ def plot_compare(runs: list[ComparedRun], path: Path) -> Path:
         acc.fill_between(t, low, high, color=colour, alpha=0.1)
         for first, last in churn_windows(rows):
             acc.axvspan(first, last, color=colour, alpha=0.07, linewidth=0)
-        if any(r["attack_success"] == r["attack_success"] for r in rows):
+        if _measured(rows, "attack_success"):
             attacked = True
             ts, success, _, _ = _series(rows, "attack_success")
             attack.plot(ts, success, color=colour, linestyle=style, label=run.label)
-        if any(r.get("bytes_sent") == r.get("bytes_sent") and r.get("bytes_sent") is not None for r in rows):
+        if _measured(rows, "bytes_sent"):
             tb, per_peer, _, _ = _series(rows, "bytes_sent", honest_online=False)
             peers = len({r["peer"] for r in rows})
             traffic.plot(tb, per_peer * peers / 1e6, color=colour, linestyle=style, label=run.label)
-        if any(r.get("consensus_distance") == r.get("consensus_distance") for r in rows):
+        if _measured(rows, "consensus_distance"):
             tc, distance, _, _ = _series(rows, "consensus_distance")
             consensus.plot(tc, distance, color=colour, linestyle=style, label=run.label)
     xlabel = "time (virtual s, or rounds)"
