@@ -193,7 +193,7 @@ def build(kind: str, n: int, seed: int = 0, **params: float) -> Graph:
         raise GraphError(f"unknown graph {kind!r}; expected one of {sorted([*GENERATORS, 'file'])}")
     fn = GENERATORS[kind]
     kwargs = dict(params)
-    if "seed" in fn.__code__.co_varnames:
+    if "seed" in inspect.signature(fn).parameters:  # as `parameters_of` reads it
         kwargs["seed"] = seed
     try:
         return fn(n, **kwargs)
