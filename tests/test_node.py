@@ -92,15 +92,13 @@ def make_node(workload, tmp_path=None, *, settings: NodeSettings | None = None, 
                     settings=settings, checkpoints=store, extensions=extensions)
 
 
+def signed(node: PeerNode, signer: Identity, kind: str, body: bytes, seq: int, rnd: int = 0) -> bytes:
+    return wire.encode(wire.Envelope(kind=kind, sender=signer.peer_id, seq=seq, round=rnd, t=0, body=body,
+                                     net=node.net), signer)
+
+
 def update_frame(node: PeerNode, signer: Identity, seq: int, vector: torch.Tensor, rnd: int = 0) -> bytes:
-    body = bytes(encode_update(vector, node.spec, node.codec))
-    return wire.encode(wire.Envelope(kind="update", sender=signer.peer_id, seq=seq, round=rnd, t=0, body=body,
-                                     net=node.net), signer)
-
-
-def signed(node: PeerNode, signer: Identity, kind: str, body: bytes, seq: int) -> bytes:
-    return wire.encode(wire.Envelope(kind=kind, sender=signer.peer_id, seq=seq, round=0, t=0, body=body,
-                                     net=node.net), signer)
+    return signed(node, signer, "update", bytes(encode_update(vector, node.spec, node.codec)), seq, rnd)
 
 
 def test_the_window_starts_at_its_initial_value_then_follows_the_arrival_delays(workload):
