@@ -7,7 +7,7 @@ from pathlib import Path
 
 from loragossip.errors import CommandError
 from loragossip.types import at_least_one, positive
-from peer.data import DISJOINT_PARTITIONERS
+from peer.partition import DISJOINT_PARTITIONERS
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -11,12 +11,12 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
-
 from loragossip.errors import CommandError
 from loragossip.types import non_negative_int
 
 if TYPE_CHECKING:
+    import torch
+
     from peer.genesis import Genesis
 
 

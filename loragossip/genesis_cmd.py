@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from loragossip.errors import CommandError
-from peer.genesis import GenesisError, default_genesis_text, load_genesis, to_toml
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _new(args: argparse.Namespace) -> int:
+    from peer.genesis import default_genesis_text, load_genesis
+
     if args.path.is_dir():
         raise CommandError(f"{args.path} is a directory; give a file name, e.g. {args.path / 'genesis.toml'}")
     if args.path.exists() and not args.force:
@@ -40,6 +41,8 @@ def _new(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from peer.genesis import GenesisError, load_genesis, to_toml
+
     try:
         genesis = load_genesis(args.path)
     except GenesisError as exc:

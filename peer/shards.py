@@ -14,7 +14,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from peer.atomic import fsync_replace
-from peer.data import TensorData, partition
+from peer.data import TensorData
+from peer.partition import partition
 from peer.workloads import Workload, WorkloadError
 
 

@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from peer.data import PARTITIONERS
 from peer.genesis import Genesis, GenesisError, load_genesis, parse_genesis
+from peer.partition import PARTITIONERS
 from peer.schema import SchemaError, parse_sections
 from robust.attacks import MODEL_ATTACKS
 from sim.churn_kinds import CHURN_KINDS

@@ -14,8 +14,8 @@ from gossip.payloads import decode_update
 from gossip.replicas import ReplicaReceiver, ReplicaSender
 from gossip.spec import AdapterSpec, TensorSpec
 from peer.adapters import Adapter
-from peer.data import partition
 from peer.genesis import Genesis
+from peer.partition import partition
 from peer.trainer import Trainer
 from peer.workloads import build_workload
 from sim.batched.engine import BatchedSimulation

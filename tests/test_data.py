@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from peer.data import partition
+from peer.partition import partition
 
 LABELS = np.repeat(np.arange(10), 50)
 
