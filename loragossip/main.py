@@ -8,10 +8,20 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from loragossip import data_cmd, demo_cmd, export_cmd, genesis_cmd, peer_cmd, sim_cmd, sweep_cmd, testnet_cmd
+from loragossip import (
+    dashboard_cmd,
+    data_cmd,
+    demo_cmd,
+    export_cmd,
+    genesis_cmd,
+    peer_cmd,
+    sim_cmd,
+    sweep_cmd,
+    testnet_cmd,
+)
 from loragossip.errors import CommandError
 
-COMMANDS = (demo_cmd, sim_cmd, sweep_cmd, peer_cmd, testnet_cmd, genesis_cmd, data_cmd, export_cmd)
+COMMANDS = (demo_cmd, sim_cmd, sweep_cmd, peer_cmd, testnet_cmd, dashboard_cmd, genesis_cmd, data_cmd, export_cmd)
 
 
 class OneLineParser(argparse.ArgumentParser):

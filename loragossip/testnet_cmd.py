@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
+from loragossip.dashboard_cmd import add_serve_arguments, serve
 from loragossip.errors import CommandError
 from loragossip.peer_cmd import add_peer_arguments, options_from, peer_command_line, run_daemon, settings_from
 from loragossip.types import at_least_one, non_negative, positive
-from peer.data import DISJOINT_PARTITIONERS
+from peer.partition import DISJOINT_PARTITIONERS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -56,6 +56,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                           help="redraw the table every SECONDS (default 2) until Ctrl-C")
     _add_dir(p_status)
     p_status.set_defaults(run=_status)
+
+    p_dash = verbs.add_parser("dashboard", help="a live web page of the testnet (as `loragossip dashboard DIR`)",
+                              description="Serves a page on loopback that redraws every few seconds: each "
+                                          "peer's accuracy and loss over time, bytes in and out, the neighbour "
+                                          "graph, rejections by reason, bans and problems.")
+    _add_dir(p_dash)
+    add_serve_arguments(p_dash)
+    p_dash.set_defaults(run=lambda args: serve(args.dir, args))
 
     p_down = verbs.add_parser("down", help="stop every peer: SIGTERM (final checkpoint), then SIGKILL")
     p_down.add_argument("--timeout", type=non_negative, default=20.0, help="seconds before SIGKILL (default 20)")
@@ -132,12 +140,6 @@ def _join(args: argparse.Namespace) -> int:
     return run_daemon(options_from(args, state_dir))
 
 
-def _fmt(value: object, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
-
-
 def _status(args: argparse.Namespace) -> int:
     from peer.testnet import peer_status
 
@@ -160,22 +162,12 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _status_table(directory: Path) -> str:
-    from peer.testnet import peer_status
+    from peer.testnet import STATUS_COLUMNS, peer_status, status_cells
 
     testnet = _load(directory)
-    rows = [peer_status(p) for p in testnet.peers]
+    table = [STATUS_COLUMNS, *(status_cells(peer_status(p)) for p in testnet.peers)]
     lines = [f"testnet {directory} ({testnet.transport}), bootstrap {testnet.bootstrap}"]
-    header = ("name", "peer", "pid", "state", "round", "nbrs", "acc", "sent MB", "recv MB", "rejected", "banned")
-    table = [header]
-    for r in rows:
-        state = "up" if r["alive"] else "down"
-        table.append((r["name"], str(r.get("peer_id", ""))[-8:], str(r["pid"]), state if "error" not in r else "?",
-                      _fmt(r.get("round")), _fmt(r.get("neighbours")), _fmt(r.get("accuracy")),
-                      _fmt(r.get("bytes_sent", 0) / 1e6 if r["alive"] else None, 2),
-                      _fmt(r.get("bytes_received", 0) / 1e6 if r["alive"] else None, 2),
-                      _fmt(sum(r.get("rejected", {}).values()) if r["alive"] else None),
-                      _fmt(len(r.get("banned", [])) if r["alive"] else None)))
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    widths = [max(len(row[i]) for row in table) for i in range(len(STATUS_COLUMNS))]
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table]
     return "\n".join(lines)
 

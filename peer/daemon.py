@@ -33,11 +33,12 @@ from peer import reachability
 from peer.adapters import Adapter
 from peer.atomic import write_json_atomic
 from peer.checkpoint import CheckpointStore
-from peer.data import TensorData, partition
+from peer.data import TensorData
 from peer.device import pick_device
 from peer.genesis import load_genesis
 from peer.membership import Membership, split_bootstrap
 from peer.node import PeerNode
+from peer.partition import partition
 from peer.peer_settings import PeerSettings
 from peer.shards import load_shard
 from peer.status_http import StatusServer
@@ -246,6 +247,7 @@ class Daemon:
             log.info("round", extra={
                 "round": self.node.round, "loss": _finite(self.node.last_loss), "accuracy": _finite(self.accuracy),
                 "received": self.node.messages_received, "neighbours": len(self.membership.neighbours()),
+                "bytes_sent": self.node.bytes_sent, "bytes_received": self.node.bytes_received,
                 "window_s": round(self.node.window(), 3)})
             if o.rounds is not None and self.node.round >= o.rounds:
                 self.stop.set()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -152,6 +153,27 @@ def peer_status(peer: PeerProcess) -> dict[str, Any]:
         except OSError as exc:
             row["error"] = f"status unavailable: {exc}"
     return row
+
+
+STATUS_COLUMNS = ("name", "peer", "pid", "state", "round", "nbrs", "acc", "sent MB", "recv MB", "rejected", "banned")
+
+
+def status_cells(row: dict[str, Any]) -> tuple[str, ...]:
+    """One `peer_status` row as the cells of STATUS_COLUMNS (`testnet status` and the dashboard)."""
+    up = row["alive"]
+    state = ("up" if up else "down") if "error" not in row else "?"
+    return (row["name"], str(row.get("peer_id", ""))[-8:], str(row["pid"]), state, _cell(row.get("round")),
+            _cell(row.get("neighbours")), _cell(row.get("accuracy")),
+            _cell(row.get("bytes_sent", 0) / 1e6 if up else None, 2),
+            _cell(row.get("bytes_received", 0) / 1e6 if up else None, 2),
+            _cell(sum(row.get("rejected", {}).values()) if up else None),
+            _cell(len(row.get("banned", [])) if up else None))
+
+
+def _cell(value: object, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
 def stop(testnet: Testnet, timeout: float = 20.0) -> tuple[list[str], list[str]]:

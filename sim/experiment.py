@@ -36,6 +36,7 @@ def run_experiment(config: SimConfig, out: Path, *, seed: int | None = None, pro
     engine = pick_engine(config)
     sim = engine(config, seed=seed, progress=progress, device=device)
     out.mkdir(parents=True, exist_ok=True)
+    sim.metrics.follow(out / "metrics.csv")
     if config.run.baseline != "none":
         return _write(sim, out, run_baseline(sim, config.run.baseline))
     return _write(sim, out, sim.run())
@@ -45,6 +46,7 @@ def resume_experiment(out: Path, *, progress: bool = True) -> dict[str, Any]:
     """Continue the run that `out` holds (`sim.resume`); ResumeError when there is none."""
     sim = resume.load(out)
     sim.progress = progress
+    sim.metrics.follow(out / "metrics.csv")
     return _write(sim, out, sim.run())
 
 

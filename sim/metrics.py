@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ COLUMNS = ["time", "round", "peer", "honest", "online", "accuracy", "loss", "byt
 class MetricsLog:
     def __init__(self) -> None:
         self.rows: list[dict[str, Any]] = []
+        self.live: Path | None = None  # metrics.csv kept up to date as the run goes (`follow`)
+        self._written = 0  # rows already in `live`
 
     def add(self, **row: Any) -> None:
         self.rows.append(row)
@@ -34,11 +37,31 @@ class MetricsLog:
         return [r["accuracy"] for r in rows if r["honest"] and r["online"]]
 
     def write_csv(self, path: Path) -> None:
-        with open(path, "w", newline="", encoding="utf-8") as handle:
+        """Every row, replacing `path` atomically: a reader following the file sees it whole or not at all."""
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
             writer.writeheader()
-            for row in self.rows:
-                writer.writerow({k: _fmt(row.get(k)) for k in COLUMNS})
+            writer.writerows({k: _fmt(row.get(k)) for k in COLUMNS} for row in self.rows)
+        os.replace(tmp, path)
+        if path == self.live:
+            self._written = len(self.rows)
+
+    def follow(self, path: Path) -> None:
+        """Keep `path` up to date while the run goes: the rows so far now, then each `flush` appends the
+        new ones, so `loragossip dashboard` and `tail` can watch a running simulation."""
+        self.live = path
+        self.write_csv(path)
+
+    def flush(self) -> None:
+        """Append the rows added since the last flush to the followed file (the engines call it after
+        each evaluation); nothing when no file is followed."""
+        if self.live is None or self._written == len(self.rows):
+            return
+        with open(self.live, "a", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
+            writer.writerows({k: _fmt(row.get(k)) for k in COLUMNS} for row in self.rows[self._written:])
+        self._written = len(self.rows)
 
     def summary(self) -> dict[str, Any]:
         final = self.last_evaluation()

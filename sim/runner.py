@@ -22,9 +22,10 @@ from tqdm import tqdm
 from gossip.identity import Identity
 from gossip.transport.memory import LinkModel, MemoryNetwork
 from peer.adapters import Adapter
-from peer.data import TensorData, partition
+from peer.data import TensorData
 from peer.device import pick_device
 from peer.node import PeerNode
+from peer.partition import partition
 from peer.seams import Behaviour, FreeRunning, LockStep
 from peer.settings import NodeSettings
 from peer.trainer import Trainer
@@ -269,6 +270,7 @@ class Simulation:
                              accuracy=accuracy, loss=loss, bytes_sent=p.node.bytes_sent,
                              bytes_received=p.node.bytes_received, consensus_distance=distance,
                              attack_success=success)
+        self.metrics.flush()
 
     def final_vectors(self) -> torch.Tensor:
         """Every peer's trainable vector, `[N, d]` on the CPU (written as `adapters.safetensors`)."""

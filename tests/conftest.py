@@ -12,6 +12,8 @@ settings.register_profile("fuzz", max_examples=200_000, deadline=None,
                           suppress_health_check=list(HealthCheck))
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+pytest_plugins = ["tests.dashboard_fixtures"]  # fake_testnet, for the dashboard's two test modules
+
 
 @pytest.fixture
 def identity():

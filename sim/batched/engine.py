@@ -360,6 +360,7 @@ class BatchedSimulation:
                              bytes_received=p.bytes_received,
                              consensus_distance=float(distances[i]) if p.online and honest_online else float("nan"),
                              attack_success=float(success[i]))
+        self.metrics.flush()
 
     def _honest_rounds(self) -> list[int]:
         return [p.round for p in self.peers if p.honest and p.online]
