@@ -7,7 +7,9 @@ g = x - x0), then sends `attack(x0, x, neighbours, generator)`, where `neighbour
 holds the models its honest neighbours sent it this round (h may be 0). Threat model: the
 attacker knows its colluders, reads everything addressed to it and, in lock-step mode, sends
 after it has heard its honest neighbours (the strongest position a neighbour can take without
-seeing other links; `attack.omniscient` adds the other links). It cannot touch honest peers'
+seeing other links). `attack.omniscient = true` adds the other links: `neighbours` is then every
+honest peer's model of the gossip step (the omniscient attacker of the Byzantine literature),
+and it still sends when its own neighbours' updates are in. It cannot touch honest peers'
 links, keys or data.
 
 Data-poisoning attacks (label flipping, backdoor) transform the attacker's training batches

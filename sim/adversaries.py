@@ -2,7 +2,8 @@
 
 - `ModelPoisoner`: trains honestly, then sends attack(start, trained, neighbours' models) (sign
   flip, noise, ALIE, IPM). It knows what its honest neighbours sent it; in lock-step mode it
-  listens first, so that is this round's models of all of them.
+  listens first, so that is this round's models of all of them. Omniscient (`attack.omniscient`),
+  it reads every honest peer's model of the gossip step instead, from a `SendLedger`.
 - Data attacks (label flipping, backdoor) need no behaviour of their own: the peer's trainer
   gets the attack as a batch transform and the peer otherwise follows the protocol.
 - `SybilClone`: one of k identities of one adversary; it does not train, it sends the leader's
@@ -11,7 +12,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
 
@@ -28,22 +30,60 @@ class Adversary:
     peer_ids: frozenset[bytes] = frozenset()  # and their peer ids, as messages name them
 
 
+@dataclass
+class SendLedger:
+    """What an omniscient attacker sees in a lock-step run: every honest peer's model as it sent it
+    this gossip step. It counts each honest node's sends (an `after_send` hook); until the next
+    aggregation, which the lock-step barrier holds back until the attackers have sent too, a
+    node's adapter is exactly what it sent."""
+
+    nodes: dict[bytes, PeerNode] = field(default_factory=dict)  # honest peers by peer id
+    online: Callable[[bytes], bool] = lambda peer_id: True
+    sends: dict[bytes, int] = field(default_factory=dict)
+
+    def watch(self, node: PeerNode) -> None:
+        peer_id = node.identity.peer_id
+        self.nodes[peer_id], self.sends[peer_id] = node, 0
+
+        async def count(step: int, targets: list) -> None:
+            self.sends[peer_id] += 1
+
+        node.after_send(count)
+
+    def all_sent(self, count: int) -> bool:
+        return all(self.sends[p] >= count for p in self.nodes if self.online(p))
+
+    def models(self) -> torch.Tensor:
+        """[h, d] in peer-id order, the batched engine's order too."""
+        return torch.stack([self.nodes[p].adapter.get_vector() for p in sorted(self.nodes) if self.online(p)])
+
+
 class ModelPoisoner:
     trains = True
     listens = True
 
-    def __init__(self, attack, adversary: Adversary, generator: torch.Generator) -> None:
-        self.attack, self.adversary, self.generator = attack, adversary, generator
+    def __init__(self, attack, adversary: Adversary, generator: torch.Generator,
+                 ledger: SendLedger | None = None) -> None:
+        self.attack, self.adversary, self.generator, self.ledger = attack, adversary, generator, ledger
+        self.sent = 0
 
     def heard_enough(self, node: PeerNode) -> bool:
-        """Every honest neighbour's update is in (colluders are not waited for: they listen too)."""
+        """Every honest neighbour's update is in (colluders are not waited for: they listen too). An
+        omniscient attacker sends at the same moment, once every honest peer has sent this gossip
+        step (in lock-step they all send together, so that holds by then): it knows more, not sooner."""
+        if self.ledger is not None and not self.ledger.all_sent(self.sent + 1):
+            return False
         honest = sum(a not in self.adversary.addresses for a in node.sampler.neighbours())
         return sum(s not in self.adversary.peer_ids for s in node.received) >= honest
 
     def outgoing(self, node: PeerNode, start: torch.Tensor, trained: torch.Tensor) -> torch.Tensor:
-        senders = sorted(s for s in node.received if s not in self.adversary.peer_ids)
-        neighbours = (torch.stack([node.received[s].vector for s in senders]) if senders
-                      else torch.empty(0, start.numel()))
+        if self.ledger is not None:
+            neighbours = self.ledger.models()
+        else:
+            senders = sorted(s for s in node.received if s not in self.adversary.peer_ids)
+            neighbours = (torch.stack([node.received[s].vector for s in senders]) if senders
+                          else torch.empty(0, start.numel()))
+        self.sent += 1
         poisoned = self.attack(start, trained, neighbours, self.generator)
         self.adversary.latest = poisoned
         return poisoned

@@ -97,6 +97,7 @@ class AttackSection:
     source: int = 1                # label_flip: this class ...
     target: int = 7                # ... becomes this one; backdoor: the trigger's target class
     params: dict[str, Any] = field(default_factory=dict)  # model attacks: scale, sigma, z, epsilon; data: boost
+    omniscient: bool = False       # model attacks, lock-step: read every honest peer's model, not the neighbours'
 
 
 SECTIONS = {"run": RunSection, "peers": PeersSection, "topology": TopologySection, "link": LinkSection,
@@ -178,6 +179,9 @@ def _check(config: SimConfig) -> None:
         raise ConfigError("run.mode = 'sync' runs lock-step rounds and cannot have churn; use mode = 'async'")
     if config.attack.kind == "backdoor" and config.genesis.model.workload != "digits":
         raise ConfigError("attack.kind = 'backdoor' uses a pixel trigger and needs model.workload = 'digits'")
+    if config.attack.omniscient and (config.attack.kind not in MODEL_ATTACKS or config.run.mode != "sync"):
+        raise ConfigError("attack.omniscient is for model attacks (sign_flip, gaussian, alie, ipm) in lock-step "
+                          "runs (run.mode = 'sync'): it reads every honest model of the gossip step")
     if config.attack.kind != "none" and round(config.attack.fraction * config.peers.count) < 1:
         raise ConfigError("attack.fraction × peers.count rounds to zero adversarial peers")
     if config.topology.graph == "file" and not config.topology.path:

@@ -31,7 +31,7 @@ from peer.settings import NodeSettings
 from peer.trainer import Trainer
 from peer.workloads import Workload, build_workload
 from robust.attacks import MODEL_ATTACKS, Backdoor, LabelFlip
-from sim.adversaries import Adversary, DataPoisoner, ModelPoisoner, SybilClone
+from sim.adversaries import Adversary, DataPoisoner, ModelPoisoner, SendLedger, SybilClone
 from sim.churn_kinds import CHURN_KINDS, ChurnSetting
 from sim.clock import run_virtual
 from sim.config import DATA_ATTACKS, SimConfig
@@ -174,6 +174,7 @@ class Simulation:
                                      reachable=self.live.reachable)
         self.data_attack = data_attack(config, self.workload.num_classes)
         self.adversarial = pick_adversaries(config, self.rng)
+        self.ledger = SendLedger(online=self._online_by_id) if config.attack.omniscient else None
         self.peers = self._build_peers()
         self.attack_inputs = attack_inputs(self.data_attack, self.workload.test)
         self.failures: list[BaseException] = []
@@ -185,6 +186,7 @@ class Simulation:
         shares = peer_shares(c, self.workload.train.labels.numpy(), self.seed)
         settings = NodeSettings(step_seconds=c.peers.step_seconds, **(LOCK_STEP_WINDOW if c.run.mode == "sync" else {}))
         identities = [peer_identity(self.seed, i) for i in range(n)]
+        self.index_of = {identity.peer_id: i for i, identity in enumerate(identities)}
         adversary = Adversary(addresses=frozenset(self.adversarial),
                               peer_ids=frozenset(identities[i].peer_id for i in self.adversarial))
         speeds = self.rng.uniform(c.peers.speed_min, c.peers.speed_max, size=n)
@@ -206,6 +208,10 @@ class Simulation:
                             behaviour=self._behaviour(i, adversary), speed=float(speeds[i]),
                             seed=derive_seed(self.seed, "node", i), pacer=pacer)
             peers.append(SimPeer(i, node, trainer, honest))
+        if self.ledger is not None:
+            for peer in peers:
+                if peer.honest:
+                    self.ledger.watch(peer.node)
         return peers
 
     def _behaviour(self, index: int, adversary: Adversary) -> Behaviour | None:
@@ -216,7 +222,7 @@ class Simulation:
         if a.sybil and index != self.adversarial[0]:
             return SybilClone(adversary, a.jitter, generator)
         if a.kind in MODEL_ATTACKS:
-            return ModelPoisoner(model_attack(self.config), adversary, generator)
+            return ModelPoisoner(model_attack(self.config), adversary, generator, self.ledger)
         if a.kind in DATA_ATTACKS:
             return DataPoisoner(adversary, data_boost(self.config))
         return None
@@ -312,6 +318,9 @@ class Simulation:
             await asyncio.sleep(every)
             bar.update(max(0.0, round(min(loop.time(), bar.total) - bar.n, 6)))
             show_progress(bar, self.metrics, self._honest_rounds())
+
+    def _online_by_id(self, peer_id: bytes) -> bool:
+        return self.peers[self.index_of[peer_id]].online
 
     def _honest_rounds(self) -> list[int]:
         return [p.node.round for p in self.peers if p.honest and p.online]

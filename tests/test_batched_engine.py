@@ -53,6 +53,7 @@ SYBIL_FLIP = {"kind": "label_flip", "fraction": 0.25, "sybil": True}  # one pois
     ("fp16", "krum", {}), ("fp16", "multikrum", {}), ("fp16", "centered_clipping", {}),  # batched Gram, clipping
     ("fp16", "geometric_median", {}),
     ("fp16", "median", {"attack": {"kind": "alie", "fraction": 0.25}}),  # attackers send after hearing
+    ("fp32", "median", {"attack": {"kind": "alie", "fraction": 0.25, "omniscient": True}}),  # every honest model
     ("fp32", "mean", {"attack": {"kind": "ipm", "fraction": 0.25}, "link": {"latency": 0.3}}),
 ])
 def test_lock_step_runs_agree_with_the_nodes_engine(codec, rule, sections):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from sim.adversaries import ModelPoisoner
@@ -9,28 +10,31 @@ from sim.config import parse_config
 from sim.runner import Simulation
 
 
-def _lock_step_alie(rounds: int = 3) -> Simulation:
+def _lock_step_alie(rounds: int = 3, omniscient: bool = False) -> Simulation:
     return Simulation(parse_config({
         "run": {"name": "listen", "seed": 3, "mode": "sync", "rounds": rounds, "eval_every": rounds},
         "peers": {"count": 8}, "topology": {"graph": "regular", "degree": 3},
         "link": {"latency": 0.2, "jitter": 0.0},
         "genesis": {"gossip": {"codec": "fp32"}, "training": {"local_steps": 2}},
-        "attack": {"kind": "alie", "fraction": 0.25}}), progress=False)
+        "attack": {"kind": "alie", "fraction": 0.25, "omniscient": omniscient}}), progress=False)
 
 
-def test_a_lock_step_attacker_builds_its_model_from_this_rounds_honest_models():
-    sim = _lock_step_alie()
+@pytest.mark.parametrize("omniscient", [False, True])
+def test_a_lock_step_attacker_builds_its_model_from_this_rounds_honest_models(omniscient):
+    sim = _lock_step_alie(omniscient=omniscient)
     by_index = {p.index: p for p in sim.peers}
     seen: list[tuple[torch.Tensor, torch.Tensor]] = []
     for peer in sim.peers:
         behaviour = peer.node.behaviour
         if not isinstance(behaviour, ModelPoisoner):
             continue
-        honest = [j for j in sim.live.neighbours(peer.index) if j not in sim.adversarial]
+        # its honest neighbours, or every honest peer (non-neighbours included) when omniscient
+        seen_by = range(len(sim.peers)) if omniscient else sim.live.neighbours(peer.index)
+        honest = [j for j in seen_by if j not in sim.adversarial]
         attack = behaviour.attack
 
         def recording(start, trained, neighbours, generator, honest=honest, attack=attack):
-            # the honest neighbours have sent and are waiting for the attacker: their adapters still
+            # the honest peers have sent and are waiting for the attacker: their adapters still
             # hold exactly the models they sent this round
             sent = torch.stack([by_index[j].node.adapter.get_vector() for j in honest])
             seen.append((neighbours.clone(), sent))
@@ -47,3 +51,13 @@ def test_a_lock_step_attacker_builds_its_model_from_this_rounds_honest_models():
 
 def _by_first_value(models: torch.Tensor) -> torch.Tensor:
     return models[torch.argsort(models[:, 0])]
+
+
+def test_omniscience_is_refused_where_it_has_no_meaning():
+    from sim.config import ConfigError
+
+    base = {"run": {"name": "x", "mode": "sync", "rounds": 2}, "attack": {"kind": "label_flip", "omniscient": True}}
+    with pytest.raises(ConfigError, match="omniscient is for model attacks"):
+        parse_config(base)
+    with pytest.raises(ConfigError, match="lock-step"):
+        parse_config({"run": {"name": "x", "mode": "async"}, "attack": {"kind": "alie", "omniscient": True}})

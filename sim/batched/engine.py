@@ -199,7 +199,11 @@ class BatchedSimulation:
         if i in self.clones:
             base = self.latest if self.latest is not None else start
             return sybil_clones(base, 1, self.config.attack.jitter, self.attack_generators[i])[0]
-        if self.model_attack is not None:
+        if self.model_attack is not None and self.config.attack.omniscient:
+            honest = sorted((j for j, p in enumerate(self.peers) if j not in self.adversarial and p.online),
+                            key=lambda j: self.ids[j])  # what they sent this gossip step: what they hold
+            poisoned = self.model_attack(start, current, self.trainer.vectors[honest], self.attack_generators[i])
+        elif self.model_attack is not None:
             heard = sorted((a for a in self.peers[i].inbox.values() if a.sender not in self.adversarial),
                            key=lambda a: self.ids[a.sender])
             neighbours = torch.stack([a.vector for a in heard]) if heard else torch.empty(0, start.numel())
