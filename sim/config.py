@@ -35,7 +35,7 @@ class RunSection:
     duration: float = 300.0        # async: virtual seconds
     rounds: int = 30               # sync and baselines: rounds
     eval_every: float = 10.0       # async: virtual seconds between evaluations; sync: rounds
-    baseline: str = "none"         # none | fedavg | isolated
+    baseline: str = "none"         # none | fedavg | isolated | central (the ceiling: one model, all honest data)
     engine: str = "auto"           # auto: batched for lock-step runs and baselines, nodes for async | batched | nodes
     genesis_file: str = ""
     data: str = ""                 # data folder for the sst2 workload
@@ -104,7 +104,7 @@ SECTIONS = {"run": RunSection, "peers": PeersSection, "topology": TopologySectio
              "churn": ChurnSection, "attack": AttackSection}
 _CHOICES = {
     ("run", "mode"): ("async", "sync"),
-    ("run", "baseline"): ("none", "fedavg", "isolated"),
+    ("run", "baseline"): ("none", "fedavg", "isolated", "central"),
     ("run", "engine"): ("auto", "batched", "nodes"),
     ("peers", "partition"): tuple(PARTITIONERS),
     ("peers", "init"): ("shared", "own"),

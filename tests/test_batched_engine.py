@@ -177,6 +177,21 @@ def test_baselines_agree_with_the_nodes_engine(tmp_path, baseline):
         assert abs(float(x["accuracy"]) - float(y["accuracy"])) <= 1e-3
 
 
+def test_the_central_ceiling_is_one_model_trained_on_every_honest_share_in_either_engine(tmp_path):
+    def config(engine):
+        return parse_config(_sync("fp16", "mean", run={"baseline": "central", "engine": engine},
+                                  attack={"kind": "sign_flip"}))
+
+    summaries = {engine: run_experiment(config(engine), tmp_path / engine, progress=False)
+                 for engine in ("nodes", "batched")}
+    rows = {engine: list(csv.DictReader((tmp_path / engine / "metrics.csv").read_text().splitlines()))
+            for engine in summaries}
+    assert [(r["round"], r["peer"]) for r in rows["nodes"]] == [("0", "0"), ("2", "0"), ("4", "0"), ("6", "0")]
+    assert [r["accuracy"] for r in rows["nodes"]] == [r["accuracy"] for r in rows["batched"]]  # the same code
+    assert summaries["nodes"]["peer_rounds"] == 6 * 6  # six honest peers' worth of steps, six rounds
+    assert float(rows["nodes"][-1]["accuracy"]) > float(rows["nodes"][0]["accuracy"]) + 0.3  # it learns
+
+
 @pytest.mark.parametrize("codec_name", ["fp16", "topk", "topk+int8"])
 def test_batched_replicas_give_receivers_what_the_nodes_replicas_give_them(codec_name):
     """Three senders, changing targets, a missed message (forget) and keyframes every 4th message:
