@@ -42,6 +42,11 @@ def test_tsv_errors_name_the_line(tmp_path):
         read_tsv(path)
 
 
+def test_a_missing_data_file_says_where_sst2_comes_from(tmp_path):
+    with pytest.raises(WorkloadError, match=r"no .*train.tsv: the data folder needs GLUE SST-2's .*run.data"):
+        read_tsv(tmp_path / "train.tsv")
+
+
 def test_sst2_needs_a_data_folder():
     with pytest.raises(WorkloadError, match="--data"):
         build_workload(Genesis().replace(model={"workload": "sst2", "base": "minilm"}))

@@ -12,12 +12,17 @@ from peer.data import TensorData
 from peer.workloads import WorkloadError
 
 MAX_LENGTH = 64
+SST2_HINT = ("the data folder needs GLUE SST-2's train.tsv and dev.tsv (SST-2.zip from gluebenchmark.com, or "
+             "the Hugging Face dataset stanfordnlp/sst2 saved as TSV with a 'sentence' and a 'label' column); "
+             "give the folder as run.data (simulations) or --data (peers). It is not shipped: its licence is unstated")
 
 
 def read_tsv(path: Path, limit: int | None = None) -> tuple[list[str], list[int]]:
     """A TSV with a header naming a `label` column and a `sentence` (or `content`) column."""
     try:
         text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise WorkloadError(f"no {path}: {SST2_HINT}") from None
     except OSError as exc:
         raise WorkloadError(f"cannot read {path}: {exc.strerror or exc}") from exc
     reader = csv.reader(text.splitlines(), delimiter="\t", quoting=csv.QUOTE_NONE)
