@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from robust import Meta, make
@@ -145,3 +146,26 @@ def test_sybilwall_costs_iid_honest_peers_nothing_and_still_stops_boosted_clones
     assert _sybil_lock_step("sybilwall")["final_honest_mean_accuracy"] > plain - 0.02
     attacked = _sybil_lock_step("sybilwall", "attack.kind=label_flip", "attack.params={ boost = 10.0 }")
     assert attacked["attack_success_rate"] < 0.05 and attacked["final_honest_mean_accuracy"] > plain - 0.03
+
+
+def _iid_rounds(rule, own_noise: float, rounds: int = 6, senders: int = 8, d: int = 300) -> torch.Tensor:
+    """Honest IID neighbours: every model is one consensus plus its own noise, fresh each round;
+    the receiver's own model is `own_noise` away from it (a laggard at 1.0)."""
+    gen = torch.Generator().manual_seed(7)
+    ids = _ids(3, senders)
+    for _ in range(rounds):
+        consensus = torch.randn(d, generator=gen)
+        own = consensus + own_noise * torch.randn(d, generator=gen)
+        others = consensus + 0.1 * torch.randn(senders, d, generator=gen)
+        rule(own, others, Meta(senders=ids))
+    return foolsgold_weights(torch.stack([rule.histories.get(s) for s in ids]))
+
+
+@pytest.mark.parametrize("own_noise", [0.1, 1.0])
+@pytest.mark.parametrize("name", ["foolsgold", "sybilwall"])
+def test_distinct_iid_honest_neighbours_keep_full_weight(name, own_noise):
+    """FoolsGold measures pulls from the own model, SybilWall from the candidates' median. A
+    shared -Σ own term raises every honest similarity alike (cosine 0.99 at own_noise 1.0), and
+    dividing α by its largest value absorbs it: direct neighbours keep weight 1 either way. What
+    the median fixed in SybilWall is the comparison with gossiped records (robust/sybilwall.py)."""
+    assert float(_iid_rounds(make(name), own_noise).min()) > 0.99
