@@ -17,6 +17,7 @@ $L examples/dfedsam.toml --out $O/noniid-dfedsam-q8 --set genesis.training.gossi
 $L examples/dfedsam.toml --out $O/noniid-dfedsam-q16 --set genesis.training.gossip_steps=16
 # 2. 25 % Sybil clones of one adversary: 4 rules x (no attack, label flip, boosted 10x, backdoor) x seeds 11-13
 .venv/bin/loragossip sweep examples/sweeps/sybil.toml --workers 2 --no-progress --out runs/sweeps/sybil-v2
+.venv/bin/loragossip sweep examples/sweeps/sybil-dirichlet.toml --workers 2 --no-progress --out runs/sweeps/sybil-dirichlet
 # 3. churn over seeds 3, 4, 5: 50 % leave at 1/3 and return at 2/3; 80 % unresponsive over the same span
 .venv/bin/loragossip sweep examples/sweeps/churn.toml --workers 2 --no-progress --out runs/sweeps/churn
 # 5. Byzantine: every rule x (none, sign flip, Gaussian, ALIE, IPM) x seeds 1-3, lock-step
