@@ -78,8 +78,10 @@ class StatusServer(LoopbackHTTP):
     """The daemon's `/status` (also `/`) and `/health`."""
 
     def __init__(self, status: Callable[[], dict[str, Any]], host: str = "127.0.0.1", port: int = 0) -> None:
-        routes: dict[str, Route] = {"/": lambda: json_response(status()), "/status": lambda: json_response(status()),
-                                    "/health": lambda: json_response({"ok": True})}
+        def current() -> Response:
+            return json_response(status())
+
+        routes: dict[str, Route] = {"/": current, "/status": current, "/health": lambda: json_response({"ok": True})}
         super().__init__(routes, host, port)
 
     @property

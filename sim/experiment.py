@@ -53,7 +53,7 @@ def resume_experiment(out: Path, *, progress: bool = True) -> dict[str, Any]:
 def _write(sim: Simulation | BatchedSimulation, out: Path, summary: dict[str, Any]) -> dict[str, Any]:
     """metrics.csv, adapters, plots and summary.json; the state to resume from when a run stopped early."""
     config = sim.config
-    sim.metrics.write_csv(out / "metrics.csv")
+    sim.metrics.flush()  # metrics.csv has followed the run (`follow`): only rows not yet appended remain
     data = config.resolve(config.run.data) if config.run.data else None
     write_adapters(out, sim.final_vectors(), sim.honest_mask(), config.genesis, data)
     if config.run.baseline != "none":

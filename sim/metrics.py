@@ -40,9 +40,7 @@ class MetricsLog:
         """Every row, replacing `path` atomically: a reader following the file sees it whole or not at all."""
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows({k: _fmt(row.get(k)) for k in COLUMNS} for row in self.rows)
+            _write_rows(handle, self.rows, header=True)
         os.replace(tmp, path)
         if path == self.live:
             self._written = len(self.rows)
@@ -59,8 +57,7 @@ class MetricsLog:
         if self.live is None or self._written == len(self.rows):
             return
         with open(self.live, "a", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
-            writer.writerows({k: _fmt(row.get(k)) for k in COLUMNS} for row in self.rows[self._written:])
+            _write_rows(handle, self.rows[self._written:], header=False)
         self._written = len(self.rows)
 
     def summary(self) -> dict[str, Any]:
@@ -77,6 +74,13 @@ class MetricsLog:
             "total_bytes_sent": int(sum(r["bytes_sent"] for r in final)),
             "total_bytes_received": int(sum(r["bytes_received"] for r in final)),
         }
+
+
+def _write_rows(handle: Any, rows: list[dict[str, Any]], *, header: bool) -> None:
+    writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
+    if header:
+        writer.writeheader()
+    writer.writerows({k: _fmt(row.get(k)) for k in COLUMNS} for row in rows)
 
 
 def _nan(value: Any) -> bool:

@@ -86,7 +86,7 @@ def test_the_run_view_draws_a_running_simulation_evaluation_by_evaluation(tmp_pa
     (tmp_path / "metrics.csv").write_text((tmp_path / "metrics.csv").read_text().rsplit("\n", 1)[0] + "\n")
     for peer in range(4):
         metrics_row(log, 10.0, peer, honest=peer < 3)
-    log.write_csv(tmp_path / "metrics.csv")  # the end of a run rewrites the file whole
+    log.write_csv(tmp_path / "metrics.csv")  # a resumed or repeated run rewrites the file whole
     state = view.snapshot()
     accuracy = _chart(state, "accuracy")
     assert [p[0] for p in accuracy["honest mean"]] == [0.0, 10.0]

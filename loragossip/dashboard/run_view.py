@@ -24,7 +24,6 @@ class Evaluation:
     """The rows of one evaluation time, reduced to what the charts draw."""
 
     time: float
-    peers: int = 0
     rounds: list[int] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)  # honest, online
     adversary_accuracy: list[float] = field(default_factory=list)
@@ -36,7 +35,6 @@ class Evaluation:
     received: float = 0.0
 
     def add(self, row: dict[str, str]) -> None:
-        self.peers += 1
         honest, online = row["honest"] == "1", row["online"] == "1"
         self.honest += honest
         if honest:
@@ -64,7 +62,7 @@ class RunView:
 
     def snapshot(self) -> dict[str, Any]:
         lines = self.metrics.new_lines()
-        if self.metrics.reset:  # rewritten whole (the end of the run): read it again
+        if self.metrics.reset:  # rewritten whole (a resumed or repeated run): read it again
             self.columns, self.evaluations = None, {}
         for values in csv.reader(lines):
             if self.columns is None:
