@@ -77,6 +77,7 @@ class TrainingSection:
     sam_rho: float = 0.0
     sam_adaptive: bool = False
     gossip_steps: int = 1
+    quasi_global_momentum: float = 0.0  # β of the round-level momentum (peer.round_momentum); 0 = off
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,7 @@ _RANGES: dict[tuple[str, str], tuple[float | None, float | None]] = {
     ("training", "batch_size"): (1, 1 << 20),
     ("training", "sam_rho"): (0.0, 10.0),
     ("training", "gossip_steps"): (1, 1000),
+    ("training", "quasi_global_momentum"): (0.0, 0.99),
     ("admission", "probation_rounds"): (0, 10_000),
 }
 

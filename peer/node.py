@@ -33,6 +33,7 @@ from gossip.transport import Address, Transport
 from peer.checkpoint import CheckpointStore
 from peer.genesis import Genesis
 from peer.history_exchange import RULE_EXTENSIONS
+from peer.round_momentum import quasi_global_step
 from peer.seams import Behaviour, Extension, FreeRunning, Handler, Honest, Pacer, RoundHook, Sampler, SendHook
 from peer.settings import NodeSettings
 from peer.trainer import Trainer
@@ -40,6 +41,7 @@ from robust import Meta, make
 
 log = logging.getLogger(__name__)
 SEQ_JUMP_ON_RESTORE = 100_000
+MOMENTUM_TENSOR = "round_momentum"  # the momentum buffer's name in a checkpoint
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,9 @@ class PeerNode:
         self.received: dict[bytes, Received] = {}
         self._peer_at: dict[Address, bytes] = {}   # who last signed from an address (`signer_at`)
         self.last_loss = float("nan")
+        # the round-level momentum buffer (peer.round_momentum), kept only when the genesis turns it on
+        beta = genesis.training.quasi_global_momentum
+        self.momentum = torch.zeros(self.spec.numel) if beta > 0 and self.behaviour.trains else None
         self._delays: deque[float] = deque(maxlen=self.settings.window_history)
         self._collect_started: float | None = None  # set while collecting
         self._arrival = asyncio.Event()
@@ -311,11 +316,23 @@ class PeerNode:
             await self._collect()
             self._aggregate()
             await self.pacer.phase()
+        if self.momentum is not None:
+            self._momentum_step(start)
         self.round += 1
         if self.checkpoints is not None and self.round % self.settings.checkpoint_every == 0:
             self.save_checkpoint()
         for hook in self._after_round:
             hook()
+
+    def _momentum_step(self, start: torch.Tensor) -> None:
+        following, buffer = quasi_global_step(start, self.adapter.get_vector(), self.momentum,
+                                              self.genesis.training.quasi_global_momentum)
+        if all_finite(following) and all_finite(buffer):
+            self.adapter.set_vector(following)
+            self.momentum = buffer
+        else:  # finite inputs overflowed: forget the momentum rather than the model
+            log.error("the round momentum overflowed; it starts again from zero")
+            self.momentum = torch.zeros_like(buffer)
 
     async def run(self, rounds: int | None = None) -> None:
         done = 0
@@ -332,6 +349,8 @@ class PeerNode:
     def save_checkpoint(self) -> None:
         assert self.checkpoints is not None
         tensors, state = self.trainer.state()
+        if self.momentum is not None:
+            tensors[MOMENTUM_TENSOR] = self.momentum.clone()
         state.update(round=self.round, seq=self.seq, network_id=self.net.hex())
         self.checkpoints.save(tensors, state)
 
@@ -349,7 +368,9 @@ class PeerNode:
                 if network != self.net.hex() or not (isinstance(rnd, int) and isinstance(seq, int)
                                                      and rnd >= 0 and seq >= 0):
                     raise ValueError("state.json lacks network_id, or round and seq as whole numbers")
+                momentum = self._checkpoint_momentum(tensors)
                 self.trainer.restore(tensors, state)
+                self.momentum = momentum
             except (KeyError, ValueError) as exc:
                 log.warning("skipping checkpoint %s: %s", path, exc)
                 continue
@@ -358,6 +379,19 @@ class PeerNode:
             self.round, self.seq = rnd, seq + SEQ_JUMP_ON_RESTORE
             return True
         return False
+
+    def _checkpoint_momentum(self, tensors: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """The momentum buffer a checkpoint holds (zeros when it was written without one); ValueError
+        when it cannot be this node's."""
+        if self.momentum is None:
+            return None
+        saved = tensors.get(MOMENTUM_TENSOR)
+        if saved is None:
+            return torch.zeros_like(self.momentum)
+        if saved.shape != self.momentum.shape or not all_finite(saved):
+            raise ValueError(f"momentum buffer of shape {tuple(saved.shape)} (expected {tuple(self.momentum.shape)}, "
+                             "finite)")
+        return saved.float()
 
     def status(self) -> dict[str, Any]:
         return {

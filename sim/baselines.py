@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from peer.adapters import Adapter
+from peer.round_momentum import quasi_global_step
 from peer.trainer import Trainer
 from sim.batched.engine import BatchedSimulation
 from sim.runner import Simulation, derive_seed, peer_shares
@@ -80,8 +81,11 @@ def _time(sim: Simulation | BatchedSimulation, r: int) -> float:
 
 def run_baseline(sim: Simulation | BatchedSimulation, kind: str) -> dict[str, Any]:
     """FedAvg (FedIT for `lora`): every round each peer trains K steps from the global adapter and
-    the hub averages the trainable vectors weighted by data size. Isolated: no communication.
-    Central: the ceiling (`_central`)."""
+    the hub averages the trainable vectors weighted by data size. With the genesis'
+    `quasi_global_momentum` β > 0 the hub's step is FedAvgM (Hsu, Qi, Brown 2019: server momentum
+    over the round's average displacement), the centralised form of what gossiping peers then do,
+    so the two stay comparable. Isolated: no communication. Central: the ceiling (`_central`).
+    Neither takes the momentum."""
     started = time.perf_counter()
     peers: _Peers = _NodePeers(sim) if isinstance(sim, Simulation) else _BatchedPeers(sim)
     rounds = sim.config.run.rounds
@@ -91,13 +95,17 @@ def run_baseline(sim: Simulation | BatchedSimulation, kind: str) -> dict[str, An
     if kind == "central":
         _central(sim, global_vector, len(weights), rounds, every)
         return _summary(sim, kind, rounds * len(weights), started)
+    beta = sim.config.genesis.training.quasi_global_momentum
+    momentum = torch.zeros_like(global_vector)
     peers.evaluate(0)
     for r in range(1, rounds + 1):
         if kind == "fedavg":
             peers.set_all(global_vector)
         peers.train()
         if kind == "fedavg":
-            global_vector = (weights @ peers.vectors().cpu()) / weights.sum()
+            average = (weights @ peers.vectors().cpu()) / weights.sum()
+            global_vector, momentum = quasi_global_step(global_vector, average, momentum, beta) if beta > 0 \
+                else (average, momentum)
             peers.set_all(global_vector)
         if r % every == 0 or r == rounds:
             peers.evaluate(r)

@@ -47,6 +47,7 @@ def test_to_toml_round_trips(tmp_path):
         ({"adapter": {"colour": "red"}}, "unknown key(s) ['colour']"),
         ({"extras": {}}, "unknown section(s) ['extras']"),
         ({"adapter": []}, "[adapter]: expected a table"),
+        ({"training": {"quasi_global_momentum": 1.0}}, "training.quasi_global_momentum: 1.0 is outside"),
     ],
 )
 def test_bad_fields_name_the_field_and_the_expectation(raw, fragment):

@@ -30,6 +30,7 @@ from gossip.codecs import make_codec
 from gossip.errors import DecodeError
 from gossip.replicas import ReplicaReceiver
 from peer.device import pick_device
+from peer.round_momentum import quasi_global_step
 from peer.settings import NodeSettings
 from peer.workloads import Workload, build_workload
 from robust import STATEFUL, make
@@ -150,6 +151,9 @@ class BatchedSimulation:
         self.attack_inputs = attack_inputs(self.data_attack, self.workload.test)
         self.trains = [i for i in range(n) if i not in self.clones]
         self._trains = set(self.trains)
+        # the round-level momentum buffers of the peers that train (peer.round_momentum), when it is on
+        self.momentum = (torch.zeros(n, self.spec.numel, device=self.device)
+                         if g.training.quasi_global_momentum > 0 else None)
         self.peer_rounds = 0
         self.train_seconds = 0.0
         self.frames_lost = 0
@@ -383,6 +387,7 @@ class BatchedSimulation:
             if self.stop_requested:
                 return
             starts = {i: self.trainer.vectors[i].clone() for i in self.adversarial}
+            round_starts = self.trainer.vectors[self.trains].clone() if self.momentum is not None else None
             for peer in self.peers:
                 peer.step = 0
             round_start = self.now
@@ -405,6 +410,8 @@ class BatchedSimulation:
                 # smaller than an update and is merged before this aggregation; larger ones after it
                 self._deliver(self.now)
                 self._aggregate(everyone)
+            if round_starts is not None:
+                self._momentum_step(self.trains, round_starts)
             for peer in self.peers:
                 peer.round += 1
             self.peer_rounds += len(everyone)
@@ -413,6 +420,17 @@ class BatchedSimulation:
                 show_progress(bar, self.metrics, self._honest_rounds())
             bar.update(1)
             self.rounds_done = r
+
+    def _momentum_step(self, rows: list[int], starts: torch.Tensor) -> None:
+        """The round-level momentum of peers `rows` whose round went from `starts` to their vectors now.
+        The node keeps its model and forgets its momentum if that ever overflows; so does each row here."""
+        index = torch.tensor(rows, dtype=torch.long, device=self.device)
+        assert self.momentum is not None
+        following, buffers = quasi_global_step(starts, self.trainer.vectors[index], self.momentum[index],
+                                               self.config.genesis.training.quasi_global_momentum)
+        finite = torch.isfinite(following).all(dim=1) & torch.isfinite(buffers).all(dim=1)
+        self.trainer.vectors[index] = torch.where(finite[:, None], following, self.trainer.vectors[index])
+        self.momentum[index] = torch.where(finite[:, None], buffers, torch.zeros_like(buffers))
 
     # asynchronous rounds -----------------------------------------------------------------------
     def _window(self, peer: _Peer) -> float:
@@ -497,16 +515,18 @@ class BatchedSimulation:
             done = [i for i, p in enumerate(self.peers) if p.online and p.phase == "collect"
                     and (len(p.inbox) >= p.expected or p.until <= self.now + 1e-12)]
             self._aggregate(done)
-            again = []
-            for i in done:
-                peer = self.peers[i]
-                if peer.step + 1 < gossip_steps:
-                    peer.step += 1
-                    again.append(i)
-                else:
-                    peer.round += 1
-                    self.peer_rounds += 1
-                    self._start_round(i)
+            again = [i for i in done if self.peers[i].step + 1 < gossip_steps]
+            finished = [i for i in done if self.peers[i].step + 1 >= gossip_steps]
+            if self.momentum is not None:
+                moving = [i for i in finished if i in self._trains]
+                if moving:
+                    self._momentum_step(moving, torch.stack([self._starts[i] for i in moving]))
+            for i in again:
+                self.peers[i].step += 1
+            for i in finished:
+                self.peers[i].round += 1
+                self.peer_rounds += 1
+                self._start_round(i)
             self._send_round(again, self._starts)
             trained = [i for i, p in enumerate(self.peers) if p.online and p.phase == "train"
                        and p.until <= self.now + 1e-12]
