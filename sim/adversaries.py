@@ -25,9 +25,20 @@ from robust.attacks import sybil_clones
 class Adversary:
     """State shared by every identity of one adversary (colluders know each other)."""
 
-    latest: torch.Tensor | None = None
+    latest: torch.Tensor | None = None        # what its leader sent last
     addresses: frozenset = frozenset()        # its identities' network addresses
     peer_ids: frozenset[bytes] = frozenset()  # and their peer ids, as messages name them
+    previous: torch.Tensor | None = None      # what the leader sent before that
+    sends: int = 0                            # how many sends the leader made
+
+    def record(self, sent: torch.Tensor) -> None:
+        self.previous, self.latest, self.sends = self.latest, sent, self.sends + 1
+
+    def sent_before(self, step: int) -> torch.Tensor | None:
+        """In lock-step, what the leader sent at the gossip step before the `step`-th one (counted from 0):
+        a clone sends when the step opens, before the leader (it does not train), so it copies that
+        even when the event loop happens to run the leader's send of this step first."""
+        return self.previous if self.sends > step else self.latest
 
 
 @dataclass
@@ -85,7 +96,7 @@ class ModelPoisoner:
                           else torch.empty(0, start.numel()))
         self.sent += 1
         poisoned = self.attack(start, trained, neighbours, self.generator)
-        self.adversary.latest = poisoned
+        self.adversary.record(poisoned)
         return poisoned
 
 
@@ -107,7 +118,7 @@ class DataPoisoner:
 
     def outgoing(self, node: PeerNode, start: torch.Tensor, trained: torch.Tensor) -> torch.Tensor:
         poisoned = trained if self.boost == 1.0 else start + self.boost * (trained - start)
-        self.adversary.latest = poisoned
+        self.adversary.record(poisoned)
         return poisoned
 
 
@@ -117,7 +128,9 @@ class SybilClone:
 
     def __init__(self, adversary: Adversary, jitter: float, generator: torch.Generator) -> None:
         self.adversary, self.jitter, self.generator = adversary, jitter, generator
+        self.sent = 0
 
     def outgoing(self, node: PeerNode, start: torch.Tensor, trained: torch.Tensor) -> torch.Tensor:
-        base = self.adversary.latest if self.adversary.latest is not None else start
-        return sybil_clones(base, 1, self.jitter, self.generator)[0]
+        leader = self.adversary.sent_before(self.sent) if node.pacer.lock_step else self.adversary.latest
+        self.sent += 1
+        return sybil_clones(leader if leader is not None else start, 1, self.jitter, self.generator)[0]

@@ -55,6 +55,10 @@ SYBIL_FLIP = {"kind": "label_flip", "fraction": 0.25, "sybil": True}  # one pois
     ("fp16", "median", {"attack": {"kind": "alie", "fraction": 0.25}}),  # attackers send after hearing
     ("fp32", "median", {"attack": {"kind": "alie", "fraction": 0.25, "omniscient": True}}),  # every honest model
     ("fp32", "mean", {"attack": {"kind": "ipm", "fraction": 0.25}, "link": {"latency": 0.3}}),
+    ("fp32", "mean", {"genesis": {"training": {"local_steps": 5, "quasi_global_momentum": 0.8}}}),
+    ("fp16", "median", {"genesis": {"training": {"local_steps": 5, "quasi_global_momentum": 0.5,  # round momentum
+                                                 "gossip_steps": 2, "sam_rho": 0.05}},         # after Q = 2 steps
+                        "attack": SYBIL_FLIP}),  # clones do not train: no momentum of their own
 ])
 def test_lock_step_runs_agree_with_the_nodes_engine(codec, rule, sections):
     config = parse_config(_sync(codec, rule, **sections))
@@ -158,11 +162,12 @@ def test_auto_takes_batched_only_where_it_is_held_to_the_nodes_engine():
         is BatchedSimulation  # baselines are lock-step whatever the mode
 
 
-@pytest.mark.parametrize("baseline", ["fedavg", "isolated"])
-def test_baselines_agree_with_the_nodes_engine(tmp_path, baseline):
+@pytest.mark.parametrize(("baseline", "momentum"), [("fedavg", 0.0), ("fedavg", 0.8), ("isolated", 0.0)])
+def test_baselines_agree_with_the_nodes_engine(tmp_path, baseline, momentum):  # fedavg with momentum: FedAvgM
     def config(engine):
         return parse_config(_sync("fp16", "mean", run={"baseline": baseline, "engine": engine},
-                                  attack={"kind": "sign_flip"}))
+                                  attack={"kind": "sign_flip"},
+                                  genesis={"training": {"local_steps": 5, "quasi_global_momentum": momentum}}))
 
     summaries = {engine: run_experiment(config(engine), tmp_path / engine, progress=False)
                  for engine in ("nodes", "batched")}
