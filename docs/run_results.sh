@@ -4,17 +4,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 L=".venv/bin/loragossip sim --no-progress"
 O=runs/results
-# 1. non-IID digits (Dirichlet 0.1), 32 peers, 4-regular, 60 lock-step rounds of K = 10 steps
-$L examples/noniid.toml  --out $O/noniid-mean
-$L examples/noniid.toml  --out $O/noniid-vc      --set genesis.aggregation.rule=variance_corrected
-$L examples/dfedsam.toml --out $O/noniid-dfedsam
-$L examples/noniid.toml  --out $O/noniid-fedavg  --set run.baseline=fedavg
-$L examples/noniid.toml  --out $O/own-init-mean  --set peers.init=own
-$L examples/noniid.toml  --out $O/own-init-vc    --set peers.init=own --set genesis.aggregation.rule=variance_corrected
-$L examples/dfedsam.toml --out $O/noniid-dfedsam-q4 --set genesis.training.gossip_steps=4
-$L examples/noniid.toml  --out $O/noniid-mean-q4    --set genesis.training.gossip_steps=4
-$L examples/dfedsam.toml --out $O/noniid-dfedsam-q8 --set genesis.training.gossip_steps=8
-$L examples/dfedsam.toml --out $O/noniid-dfedsam-q16 --set genesis.training.gossip_steps=16
+# 1. non-IID digits (Dirichlet 0.1), 32 peers, 4-regular, 60 lock-step rounds of K = 10 steps: every method at
+#    five learning rates over seeds 1-3, the own-init setting, and seed 1 of the best methods as a figure
+.venv/bin/loragossip sweep examples/sweeps/noniid.toml --workers 2 --no-progress --out runs/sweeps/noniid
+.venv/bin/loragossip sweep examples/sweeps/noniid-own-init.toml --workers 2 --no-progress --out runs/sweeps/noniid-own-init
+$L examples/noniid.toml   --out $O/noniid-mean     --seed 1
+$L examples/dfedsam.toml  --out $O/noniid-dfedsam  --seed 1
+$L examples/momentum.toml --out $O/noniid-momentum --seed 1
+$L examples/noniid.toml   --out $O/noniid-fedavg   --seed 1 --set run.baseline=fedavg --set genesis.training.lr=0.1
+$L examples/noniid.toml   --out $O/noniid-central  --seed 1 --set run.baseline=central --set genesis.training.lr=0.01
+.venv/bin/loragossip sim compare $O/noniid-mean $O/noniid-dfedsam $O/noniid-momentum $O/noniid-fedavg $O/noniid-central \
+  --out docs/noniid.png
 # 2. 25 % Sybil clones of one adversary: 4 rules x (no attack, label flip, boosted 10x, backdoor) x seeds 11-13
 .venv/bin/loragossip sweep examples/sweeps/sybil.toml --workers 2 --no-progress --out runs/sweeps/sybil-v2
 .venv/bin/loragossip sweep examples/sweeps/sybil-dirichlet.toml --workers 2 --no-progress --out runs/sweeps/sybil-dirichlet
@@ -22,6 +22,7 @@ $L examples/dfedsam.toml --out $O/noniid-dfedsam-q16 --set genesis.training.goss
 .venv/bin/loragossip sweep examples/sweeps/churn.toml --workers 2 --no-progress --out runs/sweeps/churn
 # 5. Byzantine: every rule x (none, sign flip, Gaussian, ALIE, IPM) x seeds 1-3, lock-step
 .venv/bin/loragossip sweep examples/sweeps/byzantine.toml --workers 2 --no-progress --out runs/sweeps/byzantine
+.venv/bin/loragossip sweep examples/sweeps/byzantine-ceiling.toml --workers 2 --no-progress --out runs/sweeps/byzantine-ceiling
 .venv/bin/loragossip sweep examples/sweeps/byzantine-omniscient.toml --workers 2 --no-progress \
   --out runs/sweeps/byzantine-omniscient
 # 9. scaling: 16, 64, 128 peers, gossip against FedAvg, isolated and the central ceiling, seeds 1-3
@@ -29,6 +30,5 @@ $L examples/dfedsam.toml --out $O/noniid-dfedsam-q16 --set genesis.training.goss
 # 4. reproducibility: the same config and seed twice
 $L examples/quickstart.toml --out $O/repro-a --seed 42
 $L examples/quickstart.toml --out $O/repro-b --seed 42
-.venv/bin/loragossip sim compare $O/noniid-mean $O/noniid-vc $O/noniid-dfedsam $O/noniid-fedavg --out $O/noniid.png
 # 6, 7. SST-2 with SmolLM2 (make lm) and MiniLM (the minilm extra): docs/run_sst2.sh
 bash docs/run_sst2.sh
