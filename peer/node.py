@@ -31,6 +31,7 @@ from gossip.replay import ReplayGuard
 from gossip.replicas import ReplicaReceiver, ReplicaSender
 from gossip.transport import Address, Transport
 from peer.checkpoint import CheckpointStore
+from peer.collection_window import censored_waits, collection_window
 from peer.genesis import Genesis
 from peer.history_exchange import RULE_EXTENSIONS
 from peer.round_momentum import quasi_global_step
@@ -212,13 +213,8 @@ class PeerNode:
         return asyncio.get_running_loop().time()
 
     def window(self) -> float:
-        """Collection window: median arrival delay + spread × interquartile range, clamped."""
-        s = self.settings
-        if len(self._delays) < 8:
-            return s.initial_window
-        delays = torch.tensor(list(self._delays))
-        q25, q50, q75 = torch.quantile(delays, torch.tensor([0.25, 0.5, 0.75])).tolist()
-        return min(s.max_window, max(s.min_window, q50 + s.window_spread * (q75 - q25)))
+        """Collection window (`peer.collection_window`)."""
+        return collection_window(self._delays, self.settings)
 
     async def _train(self) -> float:
         steps = self.genesis.training.local_steps if self.behaviour.trains else 0
@@ -247,15 +243,18 @@ class PeerNode:
         """
         neighbours = sum(self.sampler.standing(n) == "member" for n in self.sampler.neighbours())
         expected = neighbours if self.pacer.lock_step else min(neighbours, self.genesis.gossip.fanout)
-        self._collect_started = self._now()
+        self._collect_started = started = self._now()
+        window = self.window()
         try:
-            await self._wait_until(lambda: len(self.received) >= expected)
+            await self._wait_until(lambda: len(self.received) >= expected, window)
         finally:
             self._collect_started = None
+        if self._now() - started >= window:  # it closed short: the missing updates took longer
+            self._delays.extend(censored_waits(window, expected, len(self.received)))
 
-    async def _wait_until(self, done: Callable[[], bool]) -> None:
+    async def _wait_until(self, done: Callable[[], bool], window: float | None = None) -> None:
         """Wait for arrivals until `done()` holds or the collection window closes."""
-        deadline = self._now() + self.window()
+        deadline = self._now() + (self.window() if window is None else window)
         while not done():
             remaining = deadline - self._now()
             if remaining <= 0:

@@ -29,6 +29,7 @@ from tqdm import tqdm
 from gossip.codecs import make_codec
 from gossip.errors import DecodeError
 from gossip.replicas import ReplicaReceiver
+from peer.collection_window import censored_waits, collection_window
 from peer.device import pick_device
 from peer.round_momentum import quasi_global_step
 from peer.settings import NodeSettings
@@ -84,6 +85,7 @@ class _Peer:
     bytes_received: int = 0
     phase: str = "train"             # train | collect (async)
     until: float = 0.0               # async: training ends / collection deadline
+    window: float = 0.0              # async: the collection window in force
     collect_started: float = 0.0
     expected: int = 0
     inbox: dict[int, Arrival] = field(default_factory=dict)
@@ -433,25 +435,28 @@ class BatchedSimulation:
         self.momentum[index] = torch.where(finite[:, None], buffers, torch.zeros_like(buffers))
 
     # asynchronous rounds -----------------------------------------------------------------------
-    def _window(self, peer: _Peer) -> float:
-        s = self.settings
-        if len(peer.delays) < 8:
-            return s.initial_window
-        q25, q50, q75 = np.quantile(np.fromiter(peer.delays, float), [0.25, 0.5, 0.75])
-        return min(s.max_window, max(s.min_window, q50 + s.window_spread * (q75 - q25)))
-
     def _start_collecting(self, i: int) -> None:
         peer = self.peers[i]
         peer.phase, peer.collect_started = "collect", self.now
         peer.expected = min(len(self.live.neighbours(i)), self.config.genesis.gossip.fanout)
-        peer.until = self.now + self._window(peer)
+        peer.window = collection_window(peer.delays, self.settings)
+        peer.until = self.now + peer.window
 
     def _start_round(self, i: int) -> None:
+        """Peer i starts a round now. Like a `PeerNode`, it takes its local steps at the start and
+        spends the training time after them (`_train_started` runs the steps of every peer that
+        started in this tick together), so a model evaluated during that time is the trained one."""
         peer = self.peers[i]
         peer.phase, peer.step = "train", 0
         steps = self.config.genesis.training.local_steps if i in self._trains else 0
         peer.until = self.now + steps * self.config.peers.step_seconds / peer.speed
         self._starts[i] = self.trainer.vectors[i].clone()
+        if steps:
+            self._starting.append(i)
+
+    def _train_started(self) -> None:
+        self.train(self._starting)
+        self._starting = []
 
     def tick(self) -> float:
         """The async engine's time step: events closer together than this are processed together."""
@@ -470,6 +475,7 @@ class BatchedSimulation:
                 peer.online = True
                 self.live.join(event.peer)
                 self._start_round(event.peer)
+                self._train_started()
         elif event.kind == "partition":
             self.live.set_group(event.peer, event.group)
         elif event.kind == "heal":
@@ -484,9 +490,11 @@ class BatchedSimulation:
             self.peers[index].online = False
             self.live.leave(index)
         self._starts: dict[int, torch.Tensor] = {}
+        self._starting: list[int] = []
         for i, peer in enumerate(self.peers):
             if peer.online:
                 self._start_round(i)
+        self._train_started()
         self.evaluate(0.0)
         next_eval, pending = c.run.eval_every, deque(events)
         gossip_steps = c.genesis.training.gossip_steps
@@ -514,6 +522,9 @@ class BatchedSimulation:
             self._deliver(self.now)
             done = [i for i, p in enumerate(self.peers) if p.online and p.phase == "collect"
                     and (len(p.inbox) >= p.expected or p.until <= self.now + 1e-12)]
+            for i in done:  # a window that closed short: the missing updates took longer (as in the node)
+                peer = self.peers[i]
+                peer.delays.extend(censored_waits(peer.window, peer.expected, len(peer.inbox)))
             self._aggregate(done)
             again = [i for i in done if self.peers[i].step + 1 < gossip_steps]
             finished = [i for i in done if self.peers[i].step + 1 >= gossip_steps]
@@ -527,10 +538,10 @@ class BatchedSimulation:
                 self.peers[i].round += 1
                 self.peer_rounds += 1
                 self._start_round(i)
+            self._train_started()
             self._send_round(again, self._starts)
             trained = [i for i, p in enumerate(self.peers) if p.online and p.phase == "train"
                        and p.until <= self.now + 1e-12]
-            self.train([i for i in trained if i in self._trains])
             self._send_round(trained, self._starts)
 
 
