@@ -389,7 +389,7 @@ class BatchedSimulation:
             if self.stop_requested:
                 return
             starts = {i: self.trainer.vectors[i].clone() for i in self.adversarial}
-            round_starts = self.trainer.vectors[self.trains].clone() if self.momentum is not None else None
+            round_starts = self.trainer.vectors[self.trains] if self.momentum is not None else None  # a copy
             for peer in self.peers:
                 peer.step = 0
             round_start = self.now
@@ -426,12 +426,13 @@ class BatchedSimulation:
     def _momentum_step(self, rows: list[int], starts: torch.Tensor) -> None:
         """The round-level momentum of peers `rows` whose round went from `starts` to their vectors now.
         The node keeps its model and forgets its momentum if that ever overflows; so does each row here."""
-        index = torch.tensor(rows, dtype=torch.long, device=self.device)
         assert self.momentum is not None
-        following, buffers = quasi_global_step(starts, self.trainer.vectors[index], self.momentum[index],
+        index = torch.tensor(rows, dtype=torch.long, device=self.device)
+        mixed = self.trainer.vectors[index]
+        following, buffers = quasi_global_step(starts, mixed, self.momentum[index],
                                                self.config.genesis.training.quasi_global_momentum)
         finite = torch.isfinite(following).all(dim=1) & torch.isfinite(buffers).all(dim=1)
-        self.trainer.vectors[index] = torch.where(finite[:, None], following, self.trainer.vectors[index])
+        self.trainer.vectors[index] = torch.where(finite[:, None], following, mixed)
         self.momentum[index] = torch.where(finite[:, None], buffers, torch.zeros_like(buffers))
 
     # asynchronous rounds -----------------------------------------------------------------------
