@@ -30,8 +30,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a config value, e.g. --set genesis.aggregation.rule=krum (repeatable)")
     parser.add_argument("--name", help="override run.name (and so the default output folder)")
-    parser.add_argument("--seed", type=int, help="override run.seed (same seed and machine: same numbers)")
+    parser.add_argument("--seed", type=int,
+                        help="override run.seed (same seed, machine and --threads: same numbers)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when present)")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="torch intra-op threads (default: torch's, one per core). The thread count "
+                             "changes the order of floating-point sums, so a run reproduces byte for byte "
+                             "only at the same N; `loragossip sweep` runs each cell at --cpus-per-cell "
+                             "(default 1), so `--threads 1` reproduces a sweep cell")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR",
                         help="continue the interrupted run in RUN_DIR (no CONFIG or other options with it)")
@@ -62,6 +68,12 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         raise CommandError(str(exc)) from exc
     out = args.out or Path("runs") / config.run.name
+    if args.threads is not None:
+        if args.threads < 1:
+            raise CommandError(f"--threads must be at least 1, not {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         summary = run_experiment(config, out, seed=args.seed, progress=not args.no_progress, device=args.device)
     except ValueError as exc:
@@ -73,7 +85,8 @@ def _resume(args: argparse.Namespace) -> int:
     from sim.experiment import resume_experiment
 
     given = [flag for flag, value in (("CONFIG", args.config), ("--out", args.out), ("--set", args.overrides),
-                                      ("--name", args.name), ("--seed", args.seed), ("--device", args.device))
+                                      ("--name", args.name), ("--seed", args.seed), ("--device", args.device),
+                                      ("--threads", args.threads))
              if value]
     if given:
         raise CommandError(f"--resume continues the run as it was configured; drop {', '.join(given)}")

@@ -6,6 +6,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from sim import resume
 from sim.adapters_file import write_adapters
 from sim.baselines import run_baseline
@@ -62,6 +64,7 @@ def _write(sim: Simulation | BatchedSimulation, out: Path, summary: dict[str, An
         xlabel = "virtual time (s)" if config.run.mode == "async" else "virtual time (s), lock-step rounds"
     plots = plot_run(sim.metrics, out, f"{config.run.name} (seed {sim.seed})", xlabel) if sim.metrics.rows else []
     summary["plots"] = [p.name for p in plots]
+    summary["torch_threads"] = torch.get_num_threads()  # the order of float sums: same threads, same numbers
     resumable = summary.get("interrupted") and sim.resumable and config.run.baseline == "none"
     summary["resumable"] = bool(resumable)
     if resumable:

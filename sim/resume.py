@@ -70,14 +70,15 @@ def save(sim: BatchedSimulation, out: Path) -> Path:
     path, tmp = out / RESUME_FILE, out / (RESUME_FILE + ".tmp")
     with open(tmp, "wb") as handle, warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # transformers' deprecated properties, read by pickle
-        pickle.dump({"format": FORMAT, "sim": sim, "torch_rng": torch.get_rng_state()}, handle,
-                    protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump({"format": FORMAT, "sim": sim, "torch_rng": torch.get_rng_state(),
+                     "torch_threads": torch.get_num_threads()}, handle, protocol=pickle.HIGHEST_PROTOCOL)
     fsync_replace(tmp, path)
     return path
 
 
 def load(out: Path) -> BatchedSimulation:
-    """The run saved in `out`, with the global torch generator as it was when it stopped."""
+    """The run saved in `out`, with the global torch generator and thread count as they were when
+    it stopped (the thread count orders float sums, so it is part of continuing to the same numbers)."""
     path = out / RESUME_FILE
     if not path.exists():
         raise ResumeError(f"{out} holds no interrupted run to resume (no {RESUME_FILE}; only lock-step runs of "
@@ -90,6 +91,8 @@ def load(out: Path) -> BatchedSimulation:
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ResumeError(f"{path} was written by another version of loragossip; run the experiment again")
     torch.set_rng_state(state["torch_rng"])
+    if state.get("torch_threads"):  # absent in files written before it was saved
+        torch.set_num_threads(state["torch_threads"])
     return state["sim"]
 
 

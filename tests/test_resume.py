@@ -48,7 +48,7 @@ SIM = [sys.executable, "-m", "loragossip", "sim"]
 
 
 def interrupt_after_a_few_rounds(config: Path, out: Path) -> tuple[int, str]:
-    process = subprocess.Popen([*SIM, str(config), "--out", str(out)], stdout=subprocess.DEVNULL,
+    process = subprocess.Popen([*SIM, str(config), "--out", str(out), "--threads", "1"], stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE)
     assert process.stderr is not None
     os.set_blocking(process.stderr.fileno(), False)
@@ -66,9 +66,16 @@ def interrupt_after_a_few_rounds(config: Path, out: Path) -> tuple[int, str]:
 
 
 def test_a_resumed_run_ends_with_the_numbers_of_an_uninterrupted_one(tmp_path):
+    """At 1 torch thread, which the resumed process takes from the resume file, not its cores."""
+    import torch
+
     config = tmp_path / "run.toml"
     config.write_text(CONFIG)
-    assert main(["sim", str(config), "--out", str(tmp_path / "whole"), "--no-progress"]) == 0
+    before = torch.get_num_threads()
+    try:
+        assert main(["sim", str(config), "--out", str(tmp_path / "whole"), "--no-progress", "--threads", "1"]) == 0
+    finally:
+        torch.set_num_threads(before)
     cut = tmp_path / "cut"
     status, stderr = interrupt_after_a_few_rounds(config, cut)
     assert status == 130, stderr
@@ -80,7 +87,8 @@ def test_a_resumed_run_ends_with_the_numbers_of_an_uninterrupted_one(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     assert (cut / "metrics.csv").read_text() == (tmp_path / "whole" / "metrics.csv").read_text()
     assert not (cut / RESUME_FILE).exists()  # finished: nothing left to resume
-    assert json.loads((cut / "summary.json").read_text())["interrupted"] is False
+    final = json.loads((cut / "summary.json").read_text())
+    assert final["interrupted"] is False and final["torch_threads"] == 1
 
 
 def test_resume_says_what_is_wrong(tmp_path, capsys):

@@ -129,6 +129,23 @@ def test_cli_reports_config_errors_without_a_traceback(tmp_path, capsys):
     assert "peers.partition" in capsys.readouterr().err
 
 
+def test_threads_are_set_and_recorded(tmp_path, capsys):
+    """The thread count orders float sums, so it is part of what reproduces a run: `--threads` sets
+    it and summary.json records it (a sweep cell runs at 1 thread; `--threads 1` reproduces one)."""
+    import torch
+
+    config = tmp_path / "c.toml"
+    config.write_text('[run]\nduration = 5.0\neval_every = 5.0\n[peers]\ncount = 4\n[topology]\ndegree = 2\n')
+    before = torch.get_num_threads()
+    try:
+        assert main(["sim", str(config), "--out", str(tmp_path / "o"), "--threads", "1", "--no-progress"]) == 0
+        assert json.loads((tmp_path / "o" / "summary.json").read_text())["torch_threads"] == 1
+    finally:
+        torch.set_num_threads(before)
+    assert main(["sim", str(config), "--out", str(tmp_path / "p"), "--threads", "0"]) == 2
+    assert "--threads must be at least 1" in capsys.readouterr().err
+
+
 def test_set_overrides(tmp_path):
     from sim.config import load_config
 
