@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +98,19 @@ def _fmt(value: Any) -> Any:
 
 def write_summary(path: Path, summary: dict[str, Any]) -> None:
     path.write_text(json.dumps(summary, indent=2, sort_keys=True, allow_nan=True) + "\n", encoding="utf-8")
+
+
+def merge_statistics(sizes: Counter) -> dict[str, float | None]:
+    """How much a merge averages, from the honest peers' aggregations by number of updates merged.
+
+    `own_share_of_plain_mean` is E[1 / (1 + k)], the weight the own model keeps in a plain mean:
+    it is what an attack has to outweigh (the sign flip's bound in `robust/attacks.py`), and push
+    gossip with a small fanout raises it well above 1 / (1 + degree)."""
+    merges = sum(sizes.values())
+    if not merges:
+        return {"updates_per_merge": None, "merges_with_no_update": None, "own_share_of_plain_mean": None}
+    return {
+        "updates_per_merge": round(sum(k * n for k, n in sizes.items()) / merges, 4),
+        "merges_with_no_update": round(sizes.get(0, 0) / merges, 4),
+        "own_share_of_plain_mean": round(sum(n / (1 + k) for k, n in sizes.items()) / merges, 4),
+    }

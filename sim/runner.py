@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +36,7 @@ from sim.adversaries import Adversary, DataPoisoner, ModelPoisoner, SendLedger, 
 from sim.churn_kinds import CHURN_KINDS, ChurnSetting
 from sim.clock import run_virtual
 from sim.config import DATA_ATTACKS, SimConfig
-from sim.metrics import MetricsLog
+from sim.metrics import MetricsLog, merge_statistics
 from sim.sampler import GraphSampler
 from topology import churn, graphs
 from topology.churn import ChurnEvent
@@ -362,15 +363,18 @@ class Simulation:
         peer_rounds = sum(p.node.round for p in self.peers)
         train = sum(p.node.train_seconds for p in self.peers)
         rejected: dict[str, int] = {}
+        merges: Counter = Counter()
         for p in self.peers:
             for reason, count in p.node.rejected.items():
                 rejected[reason] = rejected.get(reason, 0) + count
+            if p.honest:
+                merges.update(p.node.merge_sizes)
         summary.update(
             name=self.config.run.name, seed=self.seed, mode=self.config.run.mode, baseline="none",
             engine=self.engine, peer_rounds=peer_rounds, wall_seconds=round(wall, 3),
             peer_rounds_per_second=round(peer_rounds / wall, 2) if wall > 0 else None,
             training_share_of_wall=round(train / wall, 4) if wall > 0 else None,
             rejected_messages=rejected, frames_lost=self.network.frames_dropped,
-            adversarial_peers=self.adversarial, config=self.config.to_dict(),
+            adversarial_peers=self.adversarial, config=self.config.to_dict(), **merge_statistics(merges),
         )
         return summary

@@ -146,6 +146,17 @@ def test_threads_are_set_and_recorded(tmp_path, capsys):
     assert "--threads must be at least 1" in capsys.readouterr().err
 
 
+def test_merge_statistics_say_how_much_a_merge_averages():
+    from collections import Counter
+
+    from sim.metrics import merge_statistics
+
+    stats = merge_statistics(Counter({0: 1, 2: 2, 6: 1}))  # four merges: none, two of 2, one of 6
+    assert stats["updates_per_merge"] == 2.5 and stats["merges_with_no_update"] == 0.25
+    assert stats["own_share_of_plain_mean"] == pytest.approx((1 + 2 / 3 + 1 / 7) / 4, abs=1e-4)
+    assert merge_statistics(Counter())["updates_per_merge"] is None
+
+
 def test_set_overrides(tmp_path):
     from sim.config import load_config
 

@@ -44,7 +44,7 @@ from sim.batched.replicas import BatchedReplicaSender, received_tensors
 from sim.batched.stacked import build_stacked
 from sim.batched.training import BatchedTrainer
 from sim.config import DATA_ATTACKS, SimConfig
-from sim.metrics import MetricsLog
+from sim.metrics import MetricsLog, merge_statistics
 from sim.resume import stop_after_round
 from sim.runner import (
     LOCK_STEP_WINDOW,
@@ -84,11 +84,16 @@ class _Peer:
     bytes_sent: int = 0
     bytes_received: int = 0
     phase: str = "train"             # train | collect (async)
+    clock: float = 0.0               # async: the exact time its current phase began (ticks only batch the work)
     until: float = 0.0               # async: training ends / collection deadline
     window: float = 0.0              # async: the collection window in force
     collect_started: float = 0.0
+    complete_at: float | None = None  # async: when the expected-th update came in, if it has
     expected: int = 0
     inbox: dict[int, Arrival] = field(default_factory=dict)
+    later: dict[int, Arrival] = field(default_factory=dict)  # async: came after its window closed: next round's
+    # async: came after its training ended, in the tick that has not yet opened its window
+    after_training: list[tuple[Arrival, float]] = field(default_factory=list)
     replicas: ReplicaReceiver = field(default_factory=ReplicaReceiver)  # what it reconstructs of each sender
     heard: set[int] = field(default_factory=set)   # neighbours whose frames reached it (their ids are known)
     delays: deque = field(default_factory=lambda: deque(maxlen=NodeSettings().window_history))
@@ -157,6 +162,7 @@ class BatchedSimulation:
         self.momentum = (torch.zeros(n, self.spec.numel, device=self.device)
                          if g.training.quasi_global_momentum > 0 else None)
         self.peer_rounds = 0
+        self.merge_sizes: Counter = Counter()  # honest aggregations by how many updates they merged
         self.train_seconds = 0.0
         self.frames_lost = 0
         self.now = 0.0
@@ -245,7 +251,8 @@ class BatchedSimulation:
         if self.config.link.loss > 0 and self.link_rng.random() < self.config.link.loss:
             self.frames_lost += 1
             return True
-        heapq.heappush(self._flight, (self.now + self._link_delay(size), next(self._order), kind, sender, target,
+        departure = peer.clock if self.config.run.mode == "async" else self.now
+        heapq.heappush(self._flight, (departure + self._link_delay(size), next(self._order), kind, sender, target,
                                       size, payload, peer.round, peer.seq))
         return True
 
@@ -323,13 +330,37 @@ class BatchedSimulation:
                 except DecodeError as exc:  # a delta on a message it lost
                     peer.rejected[exc.reason] += 1
                     continue
-                if sender not in peer.inbox and peer.phase == "collect":
-                    peer.delays.append(arrival - peer.collect_started)
-                peer.inbox[sender] = Arrival(sender, vector, rnd, payload.degree)
+                self._file(peer, Arrival(sender, vector, rnd, payload.degree), arrival)
             else:
                 rule = self.rules[target]
                 sender_id = self.ids[sender]
                 rule.receive(sender_id, [r for r in payload if rule.wants(sender_id, r.subject, r.distance)])
+
+    def _file(self, peer: _Peer, update: Arrival, arrival: float) -> None:
+        """Put an arrived update where a `PeerNode` would have it at its exact arrival time, although
+        the tick hands it over later: while training it waits for the next window; in a window it
+        counts (and its wait is recorded); after the window closed it is the next round's; and
+        after training ended but before the tick opened the window, it waits for the window."""
+        if self.config.run.mode != "async":
+            peer.inbox[update.sender] = update
+        elif peer.phase == "collect":
+            if arrival > self._closes(peer) + 1e-12:
+                peer.later[update.sender] = update
+                return
+            if update.sender not in peer.inbox:
+                peer.delays.append(arrival - peer.collect_started)
+            peer.inbox[update.sender] = update
+            if peer.complete_at is None and len(peer.inbox) >= peer.expected:
+                peer.complete_at = max(arrival, peer.collect_started)
+        elif arrival > peer.until:
+            peer.after_training.append((update, arrival))
+        else:
+            peer.inbox[update.sender] = update
+
+    @staticmethod
+    def _closes(peer: _Peer) -> float:
+        """When a collecting peer's window closes: at the expected-th update, or at its deadline."""
+        return peer.complete_at if peer.complete_at is not None else peer.until
 
     def _aggregate(self, receivers: list[int]) -> None:
         inboxes = {}
@@ -338,6 +369,8 @@ class BatchedSimulation:
             fresh = [a for a in peer.inbox.values() if peer.round - a.round <= self.settings.max_staleness]
             inboxes[i] = sorted(fresh, key=lambda a: self.ids[a.sender])
             peer.inbox = {}
+            if peer.honest:
+                self.merge_sizes[len(fresh)] += 1
         self.aggregate(self.trainer.vectors, inboxes, lambda p: len(self.live.neighbours(p)),
                        [p.round for p in self.peers])
 
@@ -437,11 +470,17 @@ class BatchedSimulation:
 
     # asynchronous rounds -----------------------------------------------------------------------
     def _start_collecting(self, i: int) -> None:
+        """Peer i opens its window at its exact send time: the updates that came while it trained
+        count at once, then those that came since, in arrival order, as the node hears them."""
         peer = self.peers[i]
-        peer.phase, peer.collect_started = "collect", self.now
+        peer.phase, peer.collect_started = "collect", peer.clock
         peer.expected = min(len(self.live.neighbours(i)), self.config.genesis.gossip.fanout)
         peer.window = collection_window(peer.delays, self.settings)
-        peer.until = self.now + peer.window
+        peer.until = peer.clock + peer.window
+        peer.complete_at = peer.clock if len(peer.inbox) >= peer.expected else None
+        pending, peer.after_training = peer.after_training, []
+        for update, arrival in pending:
+            self._file(peer, update, arrival)
 
     def _start_round(self, i: int) -> None:
         """Peer i starts a round now. Like a `PeerNode`, it takes its local steps at the start and
@@ -450,7 +489,7 @@ class BatchedSimulation:
         peer = self.peers[i]
         peer.phase, peer.step = "train", 0
         steps = self.config.genesis.training.local_steps if i in self._trains else 0
-        peer.until = self.now + steps * self.config.peers.step_seconds / peer.speed
+        peer.until = peer.clock + steps * self.config.peers.step_seconds / peer.speed
         self._starts[i] = self.trainer.vectors[i].clone()
         if steps:
             self._starting.append(i)
@@ -474,6 +513,7 @@ class BatchedSimulation:
         elif event.kind == "join":
             if not peer.online:
                 peer.online = True
+                peer.clock = event.time
                 self.live.join(event.peer)
                 self._start_round(event.peer)
                 self._train_started()
@@ -495,23 +535,23 @@ class BatchedSimulation:
         for i, peer in enumerate(self.peers):
             if peer.online:
                 self._start_round(i)
+        self.evaluate(0.0)  # the models as they start, as the nodes engine sees them before any peer trains
         self._train_started()
-        self.evaluate(0.0)
         next_eval, pending = c.run.eval_every, deque(events)
         gossip_steps = c.genesis.training.gossip_steps
         while True:
-            due = [p.until for p in self.peers if p.online]
+            due = [self._closes(p) if p.phase == "collect" else p.until for p in self.peers if p.online]
             if self._flight:
                 due.append(self._flight[0][0])
             if pending:
                 due.append(pending[0].time)
-            target = min([*due, next_eval, c.run.duration])
-            if target > self.now:  # on to the tick that holds the next event
-                self.now = math.ceil(target / dt - 1e-9) * dt
-                bar.update(max(0.0, round(min(self.now, next_eval, c.run.duration) - bar.n, 6)))  # between evaluations
-            if self.now >= next_eval - 1e-9 or self.now >= c.run.duration - 1e-9:
-                # evaluate at the grid time itself, before anything later happens
-                moment = min(next_eval, c.run.duration)
+            moment = min(next_eval, c.run.duration)
+            target = min([*due, moment])
+            if target > self.now:  # on to the tick that holds the next event; no tick runs past an evaluation
+                self.now = min(math.ceil(target / dt - 1e-9) * dt, moment)
+                bar.update(max(0.0, round(self.now - bar.n, 6)))  # between evaluations
+            if target >= moment - 1e-9:
+                # everything due before the grid time has happened, nothing later has: evaluate
                 self.evaluate(moment)
                 bar.update(max(0.0, round(moment - bar.n, 6)))
                 show_progress(bar, self.metrics, self._honest_rounds())
@@ -522,11 +562,16 @@ class BatchedSimulation:
                 self._apply(pending.popleft())
             self._deliver(self.now)
             done = [i for i, p in enumerate(self.peers) if p.online and p.phase == "collect"
-                    and (len(p.inbox) >= p.expected or p.until <= self.now + 1e-12)]
-            for i in done:  # a window that closed short: the missing updates took longer (as in the node)
+                    and self._closes(p) <= self.now + 1e-12]
+            for i in done:
                 peer = self.peers[i]
-                peer.delays.extend(censored_waits(peer.window, peer.expected, len(peer.inbox)))
+                if peer.complete_at is None:  # a window that closed short: the missing updates took longer
+                    peer.delays.extend(censored_waits(peer.window, peer.expected, len(peer.inbox)))
+                peer.clock = self._closes(peer)
             self._aggregate(done)
+            for i in done:  # what came after its window closed counts in the next round
+                peer = self.peers[i]
+                peer.inbox, peer.later = peer.later, {}
             again = [i for i in done if self.peers[i].step + 1 < gossip_steps]
             finished = [i for i in done if self.peers[i].step + 1 >= gossip_steps]
             if self.momentum is not None:
@@ -543,6 +588,8 @@ class BatchedSimulation:
             self._send_round(again, self._starts)
             trained = [i for i, p in enumerate(self.peers) if p.online and p.phase == "train"
                        and p.until <= self.now + 1e-12]
+            for i in trained:  # it sends when its training ended, not at the end of the tick
+                self.peers[i].clock = self.peers[i].until
             self._send_round(trained, self._starts)
 
 
@@ -572,5 +619,6 @@ class BatchedSimulation:
             training_share_of_wall=round(self.train_seconds / wall, 4) if wall > 0 else None,
             rejected_messages=dict(rejected), frames_lost=self.frames_lost,
             adversarial_peers=self.adversarial, config=self.config.to_dict(), interrupted=interrupted,
+            **merge_statistics(self.merge_sizes),
         )
         return summary
