@@ -31,11 +31,18 @@ from torch import Tensor
 class SignFlip:
     """x0 - s·g: ascend instead of descend (Damaskinos et al. 2018; Allen-Zhu et al. 2021).
 
-    Needs no knowledge of the others. s = 4 makes one attacker in a neighbourhood of six outweigh
-    the honest progress of the average.
+    Needs no knowledge of the others. Where s must be: a receiver that averages its own model
+    (weight w) with the updates it got, a fraction f of them flipped, moves by
+    w + (1 - w)(1 - f - f·s) honest steps. At f = 0.2 the received part cancels at s = 4, and the
+    average still learns through its own weight: it stops only past s = 4 + w / ((1 - w)·f).
+    Lock-step receivers merge all six neighbours (w = 1/7: s > 4.8); asynchronous ones, pushed
+    to by 3 of 6 neighbours, merge 2.2 to 2.5 updates on average (measured on
+    `examples/byzantine.toml`: w = 0.33 to 0.37, s > 6.7 to 6.9; `own_share_of_plain_mean` in a
+    run's summary.json), which is why s = 4 barely moved async averaging while lock-step lost 55
+    points. The default 12 is well past both (docs/RESULTS.md section 5).
     """
 
-    scale: float = 4.0
+    scale: float = 12.0
 
     def __call__(self, start: Tensor, trained: Tensor, neighbours: Tensor, generator: torch.Generator) -> Tensor:
         return start - self.scale * (trained - start)
@@ -95,11 +102,13 @@ class InnerProductManipulation:
     μ - x0 is where the honest neighbours went this round, seen from the attacker's round-start
     model (its last aggregate, i.e. roughly their common point); the attacker sends the opposite
     step, so the average's step has a negative inner product with the honest one once ε is large
-    enough against the number of honest neighbours (on `examples/byzantine.toml` ε = 2 moves
-    plain averaging by 1 point, ε = 4 takes it to chance). With no neighbour heard it uses its own g.
+    enough against the receivers' own weight (the sign flip's bound, `SignFlip`: on
+    `examples/byzantine.toml` ε = 2 moves lock-step averaging by 1 point and ε = 4 takes it to
+    chance, but asynchronously ε = 4 fails on one seed of three; the default 8 takes both to
+    chance). With no neighbour heard it uses its own g.
     """
 
-    epsilon: float = 4.0
+    epsilon: float = 8.0
 
     def __call__(self, start: Tensor, trained: Tensor, neighbours: Tensor, generator: torch.Generator) -> Tensor:
         reference = neighbours.mean(dim=0) if neighbours.shape[0] else trained
