@@ -25,6 +25,8 @@ $L examples/noniid.toml   --out $O/noniid-central  --seed 1 --set run.baseline=c
 .venv/bin/loragossip sweep examples/sweeps/byzantine.toml --workers 2 --no-progress --out runs/sweeps/byzantine
 .venv/bin/loragossip sweep examples/sweeps/byzantine-ceiling.toml --workers 2 --no-progress --out runs/sweeps/byzantine-ceiling
 .venv/bin/loragossip sweep examples/sweeps/byzantine-async.toml --workers 2 --no-progress --out runs/sweeps/byzantine-async
+.venv/bin/loragossip sweep examples/sweeps/byzantine-async-strength.toml --workers 2 --no-progress \
+  --out runs/sweeps/byzantine-async-strength
 .venv/bin/loragossip sweep examples/sweeps/byzantine-omniscient.toml --workers 2 --no-progress \
   --out runs/sweeps/byzantine-omniscient
 # 9. scaling: 16, 64, 128 peers, gossip against FedAvg, isolated and the central ceiling, seeds 1-3
