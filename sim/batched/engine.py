@@ -7,8 +7,11 @@ message sizes, and the rules of `robust/`. What is different: no message is enco
 verified, and time advances in ticks (see `docs/DESIGN-NOTES.md`, "The batched engine").
 
 Lock-step mode (`run.mode = "sync"`) reproduces the nodes engine round for round. Async mode is
-an event simulation whose events are batched by tick: every peer whose training ends within
-one tick trains in one batched pass, every peer whose collection window closes aggregates in one.
+an event simulation whose work is batched by tick: every peer whose training ends within one
+tick trains in one batched pass, every peer whose collection window closes aggregates in one.
+The events keep their exact times (each peer's `clock`; `_file` puts each update where a node
+has it at its arrival time), so without link jitter it reproduces the nodes engine event for
+event too (tested); with jitter the delays are drawn in another order.
 """
 
 from __future__ import annotations
