@@ -517,6 +517,7 @@ class BatchedSimulation:
             if not peer.online:
                 peer.online = True
                 peer.clock = event.time
+                peer.after_training.clear()  # heard before it left, for a window it never opened
                 self.live.join(event.peer)
                 self._start_round(event.peer)
                 self._train_started()
