@@ -88,10 +88,9 @@ class _Peer:
     bytes_received: int = 0
     phase: str = "train"             # train | collect (async)
     clock: float = 0.0               # async: the exact time its current phase began (ticks only batch the work)
-    until: float = 0.0               # async: training ends / collection deadline
+    until: float = 0.0               # async: training ends / the window closes (deadline or expected-th update)
     window: float = 0.0              # async: the collection window in force
     collect_started: float = 0.0
-    complete_at: float | None = None  # async: when the expected-th update came in, if it has
     expected: int = 0
     inbox: dict[int, Arrival] = field(default_factory=dict)
     later: dict[int, Arrival] = field(default_factory=dict)  # async: came after its window closed: next round's
@@ -342,28 +341,23 @@ class BatchedSimulation:
     def _file(self, peer: _Peer, update: Arrival, arrival: float) -> None:
         """Put an arrived update where a `PeerNode` would have it at its exact arrival time, although
         the tick hands it over later: while training it waits for the next window; in a window it
-        counts (and its wait is recorded); after the window closed it is the next round's; and
-        after training ended but before the tick opened the window, it waits for the window."""
-        if self.config.run.mode != "async":
-            peer.inbox[update.sender] = update
-        elif peer.phase == "collect":
-            if arrival > self._closes(peer) + 1e-12:
+        counts (its wait is recorded, and the expected-th closes the window); after the window closed
+        it is the next round's; after training ended but before the tick opened the window, it waits
+        for the window."""
+        asynchronous = self.config.run.mode == "async"
+        if asynchronous and peer.phase == "collect":
+            if arrival > peer.until + 1e-12:
                 peer.later[update.sender] = update
                 return
             if update.sender not in peer.inbox:
                 peer.delays.append(arrival - peer.collect_started)
             peer.inbox[update.sender] = update
-            if peer.complete_at is None and len(peer.inbox) >= peer.expected:
-                peer.complete_at = max(arrival, peer.collect_started)
-        elif arrival > peer.until:
+            if len(peer.inbox) >= peer.expected:
+                peer.until = min(peer.until, max(arrival, peer.collect_started))
+        elif asynchronous and arrival > peer.until:
             peer.after_training.append((update, arrival))
         else:
             peer.inbox[update.sender] = update
-
-    @staticmethod
-    def _closes(peer: _Peer) -> float:
-        """When a collecting peer's window closes: at the expected-th update, or at its deadline."""
-        return peer.complete_at if peer.complete_at is not None else peer.until
 
     def _aggregate(self, receivers: list[int]) -> None:
         inboxes = {}
@@ -479,8 +473,7 @@ class BatchedSimulation:
         peer.phase, peer.collect_started = "collect", peer.clock
         peer.expected = min(len(self.live.neighbours(i)), self.config.genesis.gossip.fanout)
         peer.window = collection_window(peer.delays, self.settings)
-        peer.until = peer.clock + peer.window
-        peer.complete_at = peer.clock if len(peer.inbox) >= peer.expected else None
+        peer.until = peer.clock + (peer.window if len(peer.inbox) < peer.expected else 0.0)
         pending, peer.after_training = peer.after_training, []
         for update, arrival in pending:
             self._file(peer, update, arrival)
@@ -544,7 +537,7 @@ class BatchedSimulation:
         next_eval, pending = c.run.eval_every, deque(events)
         gossip_steps = c.genesis.training.gossip_steps
         while True:
-            due = [self._closes(p) if p.phase == "collect" else p.until for p in self.peers if p.online]
+            due = [p.until for p in self.peers if p.online]
             if self._flight:
                 due.append(self._flight[0][0])
             if pending:
@@ -566,12 +559,11 @@ class BatchedSimulation:
                 self._apply(pending.popleft())
             self._deliver(self.now)
             done = [i for i, p in enumerate(self.peers) if p.online and p.phase == "collect"
-                    and self._closes(p) <= self.now + 1e-12]
-            for i in done:
+                    and p.until <= self.now + 1e-12]
+            for i in done:  # a window that closed short: the missing updates took longer (as in the node)
                 peer = self.peers[i]
-                if peer.complete_at is None:  # a window that closed short: the missing updates took longer
-                    peer.delays.extend(censored_waits(peer.window, peer.expected, len(peer.inbox)))
-                peer.clock = self._closes(peer)
+                peer.delays.extend(censored_waits(peer.window, peer.expected, len(peer.inbox)))
+                peer.clock = peer.until
             self._aggregate(done)
             for i in done:  # what came after its window closed counts in the next round
                 peer = self.peers[i]
