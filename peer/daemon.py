@@ -241,11 +241,14 @@ class Daemon:
         while not self.stop.is_set():
             started = time.monotonic()
             await self.node.run_round()
-            if self.node.round % o.eval_every == 0:
+            # On crossing a multiple of eval_every, not on landing on one: the round number may
+            # jump past it to catch up with the network.
+            if self.node.round // o.eval_every > max(self.eval_round, 0) // o.eval_every:
                 _, self.accuracy = await asyncio.to_thread(self.trainer.evaluate, self.test)
                 self.eval_round = self.node.round
             log.info("round", extra={
                 "round": self.node.round, "loss": _finite(self.node.last_loss), "accuracy": _finite(self.accuracy),
+                "eval_round": self.eval_round,
                 "received": self.node.messages_received, "neighbours": len(self.membership.neighbours()),
                 "bytes_sent": self.node.bytes_sent, "bytes_received": self.node.bytes_received,
                 "window_s": round(self.node.window(), 3)})

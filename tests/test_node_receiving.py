@@ -154,6 +154,26 @@ def test_a_late_peer_catches_up_with_the_members_rounds_a_bounded_step_at_a_time
     assert rounds == [5, 10, 15, 20]  # towards the highest round heard, never more than max_staleness at once
 
 
+def test_two_peers_that_catch_up_with_each_other_count_one_round_per_round(parts):
+    """Each peer hears the other's update from the round the other has just begun, merges, and
+    ends its own round. Their counters must advance one per round, not leapfrog each other."""
+    workload, adapter = parts
+    trainer = Trainer(adapter, workload.train.subset(range(64)), GENESIS.training, torch.device("cpu"), 0)
+    a, b = (PeerNode(GENESIS, Identity.generate(), trainer, VouchingTransport(), Standings(),
+                     settings=NodeSettings(catch_up_rounds=True)) for _ in range(2))
+    for receiver in (a, b):
+        receiver.sampler.of["other"] = "member"
+    for seq in range(1, 21):
+        for receiver, sender in ((a, b), (b, a)):
+            envelope = wire.Envelope(kind="update", sender=sender.identity.peer_id, seq=seq, round=sender.round,
+                                     t=0, net=receiver.net, body=bytes(encode_update(
+                                         torch.zeros(receiver.spec.numel), receiver.spec, receiver.codec)))
+            deliver(receiver, "other", wire.encode(envelope, sender.identity))
+            receiver._aggregate()
+            receiver.round += 1  # what run_round does after merging
+    assert (a.round, b.round) == (20, 20)  # the catch-up went one past the sender: (39, 40)
+
+
 @pytest.mark.parametrize("turns", range(5))
 def test_a_cancel_that_meets_an_arrival_still_ends_the_wait(node, turns):
     """A peer that leaves (churn) or a Ctrl-C cancels a node waiting for arrivals. When an arrival

@@ -9,6 +9,7 @@ flood, and MQTT clients that try to read, clear or frame other peers.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from pathlib import Path
@@ -29,10 +30,11 @@ from peer.testnet import Testnet, issue_credentials, stop, up
 from peer.workloads import build_workload
 from tests.test_daemon_processes import status, wait_until
 
-ARGS = ["--round-seconds", "0.3", "--eval-every", "2"]
+EVAL_EVERY = 2
+ARGS = ["--round-seconds", "0.3", "--eval-every", str(EVAL_EVERY)]
 SYBILS = 2000
 FLOOD_SECONDS = 20.0
-FINAL_ROUND = 30
+EVALUATIONS = 20  # per peer after the attack: one evaluation moves by about 0.01 from the next, their mean far less
 
 
 def signed(identity: Identity, kind: str, body, net: bytes, seq: int = 1) -> bytes:
@@ -100,6 +102,21 @@ def rounds(testnet: Testnet) -> list[int]:
     return [status(p)["round"] for p in testnet.peers]
 
 
+def accuracies_after(peer, after_round: int) -> list[float]:
+    """The accuracies a peer logged at its evaluations past `after_round` (a line still being
+    written is left for the next read)."""
+    found = []
+    for line in Path(peer.log).read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if (row.get("msg") == "round" and row["round"] > after_round and row["eval_round"] == row["round"]
+                and row["accuracy"] is not None):
+            found.append(row["accuracy"])
+    return found
+
+
 @pytest.mark.slow
 def test_a_sybil_flood_over_one_connection_changes_neither_accuracy_nor_round_rate(tmp_path):
     quiet = up(tmp_path / "quiet", 1, "libp2p", genesis_text=default_genesis_text(), peer_args=ARGS)
@@ -127,13 +144,16 @@ def test_a_sybil_flood_over_one_connection_changes_neither_accuracy_nor_round_ra
             assert s["admission"]["members"] == 2                        # the other honest peer and the newcomer
             assert s["replay_windows"]["members"] + s["replay_windows"]["strangers"] <= 3  # none of the 2 000
 
-        wait_until(lambda: min(rounds(quiet) + rounds(attacked)) >= FINAL_ROUND, timeout=180,
-                   what=f"round {FINAL_ROUND} everywhere")
-        wait_until(lambda: all(status(p)["eval_round"] >= FINAL_ROUND for p in quiet.peers + attacked.peers),
-                   what="an evaluation at the final round")
-        accuracy = {name: sum(status(p)["accuracy"] for p in net.peers) / len(net.peers)
+        # Both testnets learn on after the attack; compare them by their mean over many evaluations,
+        # since a single one is noisier than the margin (it moved 0.90-0.94 on one plateau).
+        ended = {p.log: status(p)["round"] for p in quiet.peers + attacked.peers}
+        wait_until(lambda: all(len(accuracies_after(p, ended[p.log])) >= EVALUATIONS
+                               for p in quiet.peers + attacked.peers),
+                   timeout=180, what=f"{EVALUATIONS} evaluations after the attack everywhere")
+        accuracy = {name: sum(sum(accuracies_after(p, ended[p.log])[:EVALUATIONS]) / EVALUATIONS
+                              for p in net.peers) / len(net.peers)
                     for name, net in (("quiet", quiet), ("attacked", attacked))}
-        print(f"mean honest accuracy at round {FINAL_ROUND}: {accuracy}")
+        print(f"mean honest accuracy over {EVALUATIONS} evaluations after the attack: {accuracy}")
         assert accuracy["quiet"] > 0.7, accuracy  # the workload learned at all, or the comparison means nothing
         assert abs(accuracy["attacked"] - accuracy["quiet"]) <= 0.03, accuracy
     finally:
