@@ -2,7 +2,9 @@
 
 A `MemoryNetwork` delivers frames after latency + size / bandwidth, drops them with
 probability `loss`, and only between peers that are online and in the same partition group
-(asked of `reachable`). Delivery is scheduled on the running loop, virtual or real.
+(asked of `reachable`). Delivery is scheduled on the running loop, virtual or real. A frame's
+loss and jitter are drawn by its place on its link (`LinkDraws`), as the batched engine draws
+them, so both engines give the same frame the same fate.
 """
 
 from __future__ import annotations
@@ -11,9 +13,8 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
-
 from gossip.transport import Address, Handler
+from gossip.transport.link_draws import LinkDraws
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class MemoryNetwork:
     def __init__(self, link: LinkModel | None = None, *, seed: int = 0,
                  reachable: Callable[[Address, Address], bool] | None = None) -> None:
         self.link = link or LinkModel()
-        self.rng = np.random.default_rng(seed)
+        self.draws = LinkDraws(seed)
         self.reachable = reachable or (lambda a, b: True)
         self.handlers: dict[Address, Handler] = {}
         self.frames_dropped = 0
@@ -39,12 +40,13 @@ class MemoryNetwork:
     def deliver_later(self, source: Address, target: Address, data: bytes) -> bool:
         if not self.reachable(source, target) or target not in self.handlers:
             return False
-        if self.link.loss > 0 and self.rng.random() < self.link.loss:
+        draws = self.draws.next_frame(source, target)
+        if self.link.loss > 0 and draws.loss < self.link.loss:
             self.frames_dropped += 1
             return True  # it left the sender; the network lost it
         delay = self.link.latency + len(data) / self.link.bandwidth
         if self.link.jitter > 0:
-            delay += self.rng.random() * self.link.jitter
+            delay += draws.jitter * self.link.jitter
         asyncio.get_running_loop().call_later(delay, self._arrive, source, target, data)
         return True
 
