@@ -34,9 +34,18 @@ def _sync(codec: str, rule: str, **sections) -> dict:
            "peers": {"count": 8, "partition": "dirichlet", "alpha": 0.5},
            "topology": {"graph": "regular", "degree": 3}, "link": {"jitter": 0.0},
            "genesis": {"gossip": {"codec": codec}, "aggregation": {"rule": rule}, "training": {"local_steps": 5}}}
-    for name, values in sections.items():
-        raw.setdefault(name, {}).update(values)
+    _merge(raw, sections)
     return raw
+
+
+def _merge(into: dict, values: dict) -> None:
+    """`values` into `into`, table by table: a section's keys add to the defaults' keys of that
+    section instead of replacing the whole section (a `genesis` override keeps codec and rule)."""
+    for key, value in values.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
 
 
 IRREGULAR = {"graph": "barabasi_albert", "m": 1}  # a tree with hubs: degrees 1 to 5
@@ -83,22 +92,37 @@ ASYNC = {"mode": "async", "duration": 30.0, "eval_every": 5.0}
 SPEEDS = {"speed_min": 0.5, "speed_max": 1.5}  # rounds of different lengths: windows close short
 
 
+JITTER = {"jitter": 0.02}  # the simulator's default link
+
+
 @pytest.mark.parametrize(("codec", "rule", "sections"), [
     ("fp32", "mean", {}),
-    ("fp32", "median", {"genesis": {"gossip": {"fanout": 3}}}),  # every neighbour: windows close by count
-    ("fp32", "mean", {"attack": {"kind": "sign_flip", "fraction": 0.25}}),
-    ("fp16", "mean", {}), ("topk", "median", {}),  # quantising codecs: see below
+    ("fp32", "mean", {"link": JITTER}),
+    ("fp32", "median", {"genesis": {"gossip": {"fanout": 3}}, "link": JITTER}),  # every neighbour: close by count
+    ("fp32", "mean", {"attack": {"kind": "sign_flip", "fraction": 0.25}, "link": {**JITTER, "loss": 0.1}}),
+    ("fp16", "mean", {"link": JITTER}), ("topk", "median", {"link": JITTER}),  # quantising codecs: see below
+    # peers leave at 10 s, on the evaluation grid, and return at 20 s: what a peer did in the
+    # tick before it left still happened
+    ("fp32", "mean", {"link": JITTER, "churn": {"kind": "leave_return", "fraction": 0.5}}),
+    ("fp32", "mean", {"link": JITTER, "churn": {"kind": "sessions", "mean_session": 8.0, "mean_offline": 4.0}}),
+    ("fp32", "mean", {"link": JITTER, "churn": {"kind": "partition", "start": 7.0, "end": 19.0}}),
+    # history gossip: a node's rule has taken the records that reached it before it sends or merges
+    ("fp32", "sybilwall", {"link": JITTER}), ("int8", "sybilwall", {"link": JITTER, "attack": SYBIL_FLIP}),
+    ("fp32", "foolsgold", {"link": JITTER, "attack": SYBIL_FLIP}),
+    # clones do not train: each window opens the instant the last one closed, and a newer update
+    # from a neighbour replaces the older one it held (examples/sybil.toml, smaller)
+    ("fp32", "mean", {"link": JITTER, "peers": {"count": 16, "partition": "iid"}, "topology": {"degree": 6},
+                      "genesis": {"gossip": {"fanout": 3}}, "attack": {**SYBIL_FLIP, "fraction": 0.25}}),
 ])
-def test_async_runs_agree_with_the_nodes_engine_without_jitter(codec, rule, sections):
-    """Async time in ticks batches the work, but every event keeps its exact time: without link
-    jitter (whose draws follow each engine's send order) the engines run the same rounds at the
-    same virtual instants, send the same bytes and, in fp32, end with the same models. A
-    quantising codec turns the batched training's last-bit differences into whole rounding steps
-    now and then, so there only the timing is exact and the accuracy close."""
+def test_async_runs_agree_with_the_nodes_engine(codec, rule, sections):
+    """Async time in ticks batches the work, but every event keeps its exact time, and a frame's
+    jitter and loss are drawn by its place on its link, not by the turn it was sent in: the
+    engines run the same rounds at the same virtual instants, send the same bytes and, in fp32,
+    end with the same models. A quantising codec turns the batched training's last-bit
+    differences into whole rounding steps now and then, so there only the timing is exact and
+    the accuracy close."""
     sections = {"peers": {"count": 8, **SPEEDS}, "run": ASYNC, "genesis": {"gossip": {"fanout": 2}}} | sections
-    raw = _sync(codec, rule, **sections)
-    raw["genesis"]["gossip"]["codec"] = codec
-    config = parse_config(raw)
+    config = parse_config(_sync(codec, rule, **sections))
     nodes, batched = Simulation(config, progress=False), BatchedSimulation(config, progress=False)
     a, b = nodes.run(), batched.run()
     assert a["peer_rounds"] == b["peer_rounds"] > 8 * 10
@@ -192,11 +216,10 @@ def test_async_runs_keep_the_output_contract(tmp_path):
     assert (tmp_path / "overview.png").exists()
 
 
-def test_auto_takes_batched_only_where_it_is_held_to_the_nodes_engine():
+def test_auto_takes_the_batched_engine_and_nodes_stays_on_request():
     assert pick_engine(parse_config(_sync("topk", "mean"))) is BatchedSimulation
-    assert pick_engine(parse_config(_sync("fp16", "mean", run={"mode": "async"}))) is Simulation
-    assert pick_engine(parse_config(_sync("fp16", "mean", run={"mode": "async", "baseline": "fedavg"}))) \
-        is BatchedSimulation  # baselines are lock-step whatever the mode
+    assert pick_engine(parse_config(_sync("fp16", "mean", run={"mode": "async"}))) is BatchedSimulation
+    assert pick_engine(parse_config(_sync("fp16", "mean", run={"mode": "async", "engine": "nodes"}))) is Simulation
 
 
 @pytest.mark.parametrize(("baseline", "momentum"), [("fedavg", 0.0), ("fedavg", 0.8), ("isolated", 0.0)])

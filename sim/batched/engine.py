@@ -10,8 +10,9 @@ Lock-step mode (`run.mode = "sync"`) reproduces the nodes engine round for round
 an event simulation whose work is batched by tick: every peer whose training ends within one
 tick trains in one batched pass, every peer whose collection window closes aggregates in one.
 The events keep their exact times (each peer's `clock`; `_file` puts each update where a node
-has it at its arrival time), so without link jitter it reproduces the nodes engine event for
-event too (tested); with jitter the delays are drawn in another order.
+has it at its arrival time), and each frame's jitter and loss are drawn by its place on its
+link (`LinkDraws`) as in the nodes engine, so it reproduces that engine event for event
+(tested, with jitter and loss).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from tqdm import tqdm
 from gossip.codecs import make_codec
 from gossip.errors import DecodeError
 from gossip.replicas import ReplicaReceiver
+from gossip.transport.link_draws import LinkDraws
 from peer.collection_window import censored_waits, collection_window
 from peer.device import pick_device
 from peer.round_momentum import quasi_global_step
@@ -93,11 +95,15 @@ class _Peer:
     collect_started: float = 0.0
     expected: int = 0
     inbox: dict[int, Arrival] = field(default_factory=dict)
-    later: dict[int, Arrival] = field(default_factory=dict)  # async: came after its window closed: next round's
-    # async: came after its training ended, in the tick that has not yet opened its window
-    after_training: list[tuple[Arrival, float]] = field(default_factory=list)
+    later: list[tuple[Arrival, float]] = field(default_factory=list)  # async: came after its window closed
+    # async: arrivals with their times that its next window takes when it opens (the tick hands
+    # them over before that): those from before it opened count at once, the others as waits
+    waiting: list[tuple[Arrival, float]] = field(default_factory=list)
     replicas: ReplicaReceiver = field(default_factory=ReplicaReceiver)  # what it reconstructs of each sender
-    heard: set[int] = field(default_factory=set)   # neighbours whose frames reached it (their ids are known)
+    # neighbours whose frames reached it (their ids are known from then on): sender -> first arrival
+    heard: dict[int, float] = field(default_factory=dict)
+    # SybilWall history messages in arrival order, handed to the rule at its next own event
+    histories: list[tuple[float, int, list[HistoryRecord]]] = field(default_factory=list)
     delays: deque = field(default_factory=lambda: deque(maxlen=NodeSettings().window_history))
     rejected: Counter = field(default_factory=Counter)
 
@@ -123,7 +129,7 @@ class BatchedSimulation:
         self.graph = simulation_graph(config, self.seed)
         self.live = LiveGraph(self.graph, repair=c.topology.repair, target_degree=c.topology.degree,
                               seed=derive_seed(self.seed, "live"))
-        self.link_rng = np.random.default_rng(derive_seed(self.seed, "link"))
+        self.link_draws = LinkDraws(derive_seed(self.seed, "link"))
         self.data_attack = data_attack(config, self.workload.num_classes)
         self.adversarial = pick_adversaries(config, self.rng)
         self.settings = NodeSettings(step_seconds=c.peers.step_seconds,
@@ -164,6 +170,7 @@ class BatchedSimulation:
         self.momentum = (torch.zeros(n, self.spec.numel, device=self.device)
                          if g.training.quasi_global_momentum > 0 else None)
         self.peer_rounds = 0
+        self._untrained: dict[int, None] = {}  # async: started a round, steps not taken yet (in start order)
         self.merge_sizes: Counter = Counter()  # honest aggregations by how many updates they merged
         self.train_seconds = 0.0
         self.frames_lost = 0
@@ -228,20 +235,21 @@ class BatchedSimulation:
         return poisoned
 
     def _outgoing_rows(self, senders: list[int], starts: dict[int, torch.Tensor]) -> torch.Tensor:
-        """Outgoing vectors of `senders`. Clones copy the leader's latest poisoned model; in a round
-        they send before it (they do not train), so they copy the one of its previous send."""
+        """Outgoing vectors of `senders`. Clones copy the leader's latest poisoned model: the one it
+        sent last before their own send (async: the senders of one tick go in time order), and in a
+        lock-step round they send before it (they do not train), so the one of its previous send."""
         out = self.trainer.vectors[senders]  # a copy: honest peers send what they hold
         adversaries = [(k, p) for k, p in enumerate(senders) if p in self.adversarial]
-        for k, p in sorted(adversaries, key=lambda kp: (kp[1] not in self.clones, kp[1])):
+        for k, p in sorted(adversaries, key=lambda kp: (self._moment(kp[1]), kp[1] not in self.clones, kp[1])):
             out[k] = self._poisoned(p, starts[p])
         return out
 
     # sending and receiving ---------------------------------------------------------------------
-    def _link_delay(self, size: int) -> float:
+    def _link_delay(self, size: int, jitter_draw: float) -> float:
         link = self.config.link
         delay = link.latency + size / link.bandwidth
         if link.jitter > 0:
-            delay += self.link_rng.random() * link.jitter
+            delay += jitter_draw * link.jitter
         return delay
 
     def _send(self, sender: int, target: int, kind: str, size: int, payload: Any) -> bool:
@@ -250,11 +258,13 @@ class BatchedSimulation:
             return False
         peer = self.peers[sender]
         peer.bytes_sent += size
-        if self.config.link.loss > 0 and self.link_rng.random() < self.config.link.loss:
+        draws = self.link_draws.next_frame(sender, target)
+        if self.config.link.loss > 0 and draws.loss < self.config.link.loss:
             self.frames_lost += 1
             return True
         departure = peer.clock if self.config.run.mode == "async" else self.now
-        heapq.heappush(self._flight, (departure + self._link_delay(size), next(self._order), kind, sender, target,
+        heapq.heappush(self._flight, (departure + self._link_delay(size, draws.jitter), next(self._order), kind,
+                                      sender, target,
                                       size, payload, peer.round, peer.seq))
         return True
 
@@ -262,6 +272,9 @@ class BatchedSimulation:
         """Each sender's update to its targets (and SybilWall records on a history round's first step)."""
         if not senders:
             return
+        if self.config.run.mode == "async":
+            for i in senders:  # a model attacker builds on what it holds when it sends
+                self._take_waiting(i)
         fanout = self.config.genesis.gossip.fanout
         targets = [self.samplers[i].targets(fanout) for i in senders]
         seqs = [[self.peers[i].seq + 1 + j for j in range(len(t))] for i, t in zip(senders, targets, strict=True)]
@@ -302,10 +315,30 @@ class BatchedSimulation:
             return self.now + LOCK_STEP_WINDOW["max_window"]
         return max(due.values(), default=self.now)
 
+    def _moment(self, i: int) -> float:
+        """When peer i's current event happens: its own clock in async mode, the round's now in lock-step."""
+        return self.peers[i].clock if self.config.run.mode == "async" else self.now
+
+    def _take_histories(self, i: int) -> None:
+        """Hand peer i's rule the history messages that reached it by its current event. The tick
+        delivers everything due by its end first, but a node's rule has taken only those that
+        arrived before the instant it sends or aggregates (what it keeps depends on its state)."""
+        peer, rule = self.peers[i], self.rules[i]
+        moment, taken = self._moment(i), 0
+        for arrival, sender, records in peer.histories:
+            if arrival > moment + 1e-12:
+                break
+            sender_id = self.ids[sender]
+            rule.receive(sender_id, [r for r in records if rule.wants(sender_id, r.subject, r.distance)])
+            taken += 1
+        del peer.histories[:taken]
+
     def _send_history(self, i: int, targets: list[int]) -> None:
         peer, rule = self.peers[i], self.rules[i]
+        self._take_histories(i)
         for target in targets:
-            recipient = self.ids[target] if target in peer.heard else b""
+            known = peer.heard.get(target, math.inf) <= self._moment(i) + 1e-12
+            recipient = self.ids[target] if known else b""
             records = rule.records_for(recipient, self.node_generators[i])
             if not records:
                 continue
@@ -322,7 +355,7 @@ class BatchedSimulation:
                 continue
             peer = self.peers[target]
             peer.bytes_received += size
-            peer.heard.add(sender)
+            peer.heard.setdefault(sender, arrival)
             if payload is None:
                 peer.rejected["not_finite"] += 1
                 continue
@@ -334,28 +367,27 @@ class BatchedSimulation:
                     continue
                 self._file(peer, Arrival(sender, vector, rnd, payload.degree), arrival)
             else:
-                rule = self.rules[target]
-                sender_id = self.ids[sender]
-                rule.receive(sender_id, [r for r in payload if rule.wants(sender_id, r.subject, r.distance)])
+                peer.histories.append((arrival, sender, payload))
 
     def _file(self, peer: _Peer, update: Arrival, arrival: float) -> None:
         """Put an arrived update where a `PeerNode` would have it at its exact arrival time, although
         the tick hands it over later: while training it waits for the next window; in a window it
-        counts (its wait is recorded, and the expected-th closes the window); after the window closed
-        it is the next round's; after training ended but before the tick opened the window, it waits
-        for the window."""
+        counts (its wait is recorded, and the expected-th closes the window); after the window closed,
+        or after training ended but before the tick opened the window, it waits for the next window
+        (`_start_collecting`: a peer that does not train, a Sybil clone, opens it the instant the
+        last one closed, and what arrives after that instant are waits of the new window)."""
         asynchronous = self.config.run.mode == "async"
         if asynchronous and peer.phase == "collect":
             if arrival > peer.until + 1e-12:
-                peer.later[update.sender] = update
+                peer.later.append((update, arrival))
                 return
             if update.sender not in peer.inbox:
                 peer.delays.append(arrival - peer.collect_started)
             peer.inbox[update.sender] = update
             if len(peer.inbox) >= peer.expected:
                 peer.until = min(peer.until, max(arrival, peer.collect_started))
-        elif asynchronous and arrival > peer.until:
-            peer.after_training.append((update, arrival))
+        elif asynchronous:  # training: in order with what already waits for its next window
+            peer.waiting.append((update, arrival))
         else:
             peer.inbox[update.sender] = update
 
@@ -363,6 +395,8 @@ class BatchedSimulation:
         inboxes = {}
         for i in receivers:
             peer = self.peers[i]
+            if peer.histories:
+                self._take_histories(i)
             fresh = [a for a in peer.inbox.values() if peer.round - a.round <= self.settings.max_staleness]
             inboxes[i] = sorted(fresh, key=lambda a: self.ids[a.sender])
             peer.inbox = {}
@@ -470,29 +504,50 @@ class BatchedSimulation:
         """Peer i opens its window at its exact send time: the updates that came while it trained
         count at once, then those that came since, in arrival order, as the node hears them."""
         peer = self.peers[i]
+        self._take_waiting(i)
         peer.phase, peer.collect_started = "collect", peer.clock
         peer.expected = min(len(self.live.neighbours(i)), self.config.genesis.gossip.fanout)
         peer.window = collection_window(peer.delays, self.settings)
         peer.until = peer.clock + (peer.window if len(peer.inbox) < peer.expected else 0.0)
-        pending, peer.after_training = peer.after_training, []
+        pending, peer.waiting = peer.waiting, []
         for update, arrival in pending:
             self._file(peer, update, arrival)
 
+    def _take_waiting(self, i: int) -> None:
+        """Peer i holds, in arrival order, the waiting updates that reached it by its clock (while it
+        trained, or at the instant its window opens): they count at once, not as waits."""
+        peer = self.peers[i]
+        taken = 0
+        for update, arrival in peer.waiting:
+            if arrival > peer.clock:
+                break
+            peer.inbox[update.sender] = update
+            taken += 1
+        del peer.waiting[:taken]
+
     def _start_round(self, i: int) -> None:
         """Peer i starts a round now. Like a `PeerNode`, it takes its local steps at the start and
-        spends the training time after them (`_train_started` runs the steps of every peer that
-        started in this tick together), so a model evaluated during that time is the trained one."""
+        spends the training time after them, so a model evaluated during that time is the trained
+        one; the steps themselves wait for `_train_pending`."""
+        if i in self._untrained:  # a peer back from churn that left while it trained
+            self._train_pending()
         peer = self.peers[i]
         peer.phase, peer.step = "train", 0
         steps = self.config.genesis.training.local_steps if i in self._trains else 0
         peer.until = peer.clock + steps * self.config.peers.step_seconds / peer.speed
         self._starts[i] = self.trainer.vectors[i].clone()
         if steps:
-            self._starting.append(i)
+            self._untrained[i] = None
 
-    def _train_started(self) -> None:
-        self.train(self._starting)
-        self._starting = []
+    def _train_pending(self) -> None:
+        """The local steps of every peer that started a round since the last call, in one batch.
+        A peer's steps depend only on its own model, data and optimizer state, and nothing merges
+        into it while it trains, so they may run at any time before its model is read: when it
+        sends, at an evaluation, when it starts again after churn. Async peers start at their own
+        instants and rarely share a tick; waiting until a model is needed batches all those that
+        started within one training time (quickstart: 1.3 peers per batched pass before, about 5 after)."""
+        self.train(list(self._untrained))
+        self._untrained = {}
 
     def tick(self) -> float:
         """The async engine's time step: events closer together than this are processed together."""
@@ -510,14 +565,16 @@ class BatchedSimulation:
             if not peer.online:
                 peer.online = True
                 peer.clock = event.time
-                peer.after_training.clear()  # heard before it left, for a window it never opened
                 self.live.join(event.peer)
                 self._start_round(event.peer)
-                self._train_started()
         elif event.kind == "partition":
             self.live.set_group(event.peer, event.group)
         elif event.kind == "heal":
             self.live.set_group(event.peer, 0)
+
+    def _apply_due(self, pending: deque[ChurnEvent]) -> None:
+        while pending and pending[0].time <= self.now + 1e-12:
+            self._apply(pending.popleft())
 
     def _run_async(self, bar: tqdm) -> None:
         c = self.config
@@ -528,12 +585,10 @@ class BatchedSimulation:
             self.peers[index].online = False
             self.live.leave(index)
         self._starts: dict[int, torch.Tensor] = {}
-        self._starting: list[int] = []
         for i, peer in enumerate(self.peers):
             if peer.online:
                 self._start_round(i)
         self.evaluate(0.0)  # the models as they start, as the nodes engine sees them before any peer trains
-        self._train_started()
         next_eval, pending = c.run.eval_every, deque(events)
         gossip_steps = c.genesis.training.gossip_steps
         while True:
@@ -544,19 +599,22 @@ class BatchedSimulation:
                 due.append(pending[0].time)
             moment = min(next_eval, c.run.duration)
             target = min([*due, moment])
-            if target > self.now:  # on to the tick that holds the next event; no tick runs past an evaluation
-                self.now = min(math.ceil(target / dt - 1e-9) * dt, moment)
+            if target > self.now:  # on to the tick that holds the next event; no tick runs past an
+                # evaluation or a churn event, which is applied at the tick's end: what a peer did
+                # before it left in the same tick still happens, as in a node
+                self.now = min(math.ceil(target / dt - 1e-9) * dt, moment, *([pending[0].time] if pending else []))
                 bar.update(max(0.0, round(self.now - bar.n, 6)))  # between evaluations
             if target >= moment - 1e-9:
                 # everything due before the grid time has happened, nothing later has: evaluate
+                # (after the churn of that instant, as the nodes engine orders them)
+                self._apply_due(pending)
+                self._train_pending()
                 self.evaluate(moment)
                 bar.update(max(0.0, round(moment - bar.n, 6)))
                 show_progress(bar, self.metrics, self._honest_rounds())
                 if moment >= c.run.duration - 1e-9:
                     break
                 next_eval += c.run.eval_every
-            while pending and pending[0].time <= self.now + 1e-12:
-                self._apply(pending.popleft())
             self._deliver(self.now)
             done = [i for i, p in enumerate(self.peers) if p.online and p.phase == "collect"
                     and p.until <= self.now + 1e-12]
@@ -565,9 +623,9 @@ class BatchedSimulation:
                 peer.delays.extend(censored_waits(peer.window, peer.expected, len(peer.inbox)))
                 peer.clock = peer.until
             self._aggregate(done)
-            for i in done:  # what came after its window closed counts in the next round
+            for i in done:  # what came after its window closed: the next window's, or its training's
                 peer = self.peers[i]
-                peer.inbox, peer.later = peer.later, {}
+                peer.waiting, peer.later = peer.later, []
             again = [i for i in done if self.peers[i].step + 1 < gossip_steps]
             finished = [i for i in done if self.peers[i].step + 1 >= gossip_steps]
             if self.momentum is not None:
@@ -580,13 +638,14 @@ class BatchedSimulation:
                 self.peers[i].round += 1
                 self.peer_rounds += 1
                 self._start_round(i)
-            self._train_started()
-            self._send_round(again, self._starts)
             trained = [i for i, p in enumerate(self.peers) if p.online and p.phase == "train"
                        and p.until <= self.now + 1e-12]
+            if any(i in self._untrained for i in trained):
+                self._train_pending()
             for i in trained:  # it sends when its training ended, not at the end of the tick
                 self.peers[i].clock = self.peers[i].until
-            self._send_round(trained, self._starts)
+            self._send_round(again + trained, self._starts)
+            self._apply_due(pending)
 
 
     # running -----------------------------------------------------------------------------------
@@ -599,6 +658,7 @@ class BatchedSimulation:
                 self._run_sync(bar) if self.config.run.mode == "sync" else self._run_async(bar)
         except KeyboardInterrupt:
             interrupted = True  # what was measured so far is still worth writing
+        self._train_pending()  # the final models are the trained ones, as in a node that started its round
         interrupted |= self.resumable and self.rounds_done < self.config.run.rounds  # stopped at a round boundary
         wall = self.wall_before + time.perf_counter() - started
         self.wall_before = wall
