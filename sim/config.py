@@ -36,7 +36,7 @@ class RunSection:
     rounds: int = 30               # sync and baselines: rounds
     eval_every: float = 10.0       # async: virtual seconds between evaluations; sync: rounds
     baseline: str = "none"         # none | fedavg | isolated | central (the ceiling: one model, all honest data)
-    engine: str = "auto"           # auto: batched for lock-step runs and baselines, nodes for async | batched | nodes
+    engine: str = "auto"           # auto (= batched) | batched | nodes (every peer a real PeerNode)
     genesis_file: str = ""
     data: str = ""                 # data folder for the sst2 workload
 
@@ -140,6 +140,11 @@ class SimConfig:
         out = {name: asdict(getattr(self, name)) for name in SECTIONS}
         out["genesis"] = self.genesis.to_dict()
         return out
+
+    def engine(self) -> str:
+        """The engine that runs this config: "auto" is the batched engine, tested to give the nodes
+        engine's results in both modes."""
+        return "nodes" if self.run.engine == "nodes" else "batched"
 
     def resolve(self, path: str) -> Path:
         """A path from the config, relative to the config file."""

@@ -21,16 +21,10 @@ log = logging.getLogger(__name__)
 
 
 def pick_engine(config: SimConfig) -> type[Simulation] | type[BatchedSimulation]:
-    """`run.engine`: "auto" takes the batched engine where it is tested to give the nodes engine's
-    results: lock-step runs (`run.mode = "sync"`) and the baselines (lock-step whatever the mode).
-    Async runs stay on the nodes engine until the batched engine's tick approximation is held to
-    it too (docs/DESIGN-NOTES.md)."""
-    if config.run.engine == "nodes":
-        return Simulation
-    if config.run.engine == "auto" and config.run.mode == "async" and config.run.baseline == "none":
-        log.info("run.engine = auto: the nodes engine runs async configs")
-        return Simulation
-    return BatchedSimulation
+    """`run.engine`: "auto" takes the batched engine, which is tested to give the nodes engine's
+    results in lock-step and in async runs (docs/DESIGN-NOTES.md, "The batched engine");
+    "nodes" runs every peer as a real `PeerNode` (every message encoded, signed and decoded)."""
+    return Simulation if config.engine() == "nodes" else BatchedSimulation
 
 
 def run_experiment(config: SimConfig, out: Path, *, seed: int | None = None, progress: bool = True,

@@ -93,6 +93,7 @@ def config_key(config: SimConfig, seed: int) -> str:
     out, so relabelling a sweep does not rerun it; any value that changes the run changes the key."""
     resolved = config.to_dict()
     resolved["run"] = {k: v for k, v in resolved["run"].items() if k not in ("name", "seed")}
+    resolved["run"]["engine"] = config.engine()  # what "auto" takes (it took the nodes engine for async runs once)
     text = json.dumps({"config": resolved, "seed": seed}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
