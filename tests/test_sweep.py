@@ -233,3 +233,15 @@ def test_an_interrupted_sweep_resumes_where_it_stopped(tmp_path):
     assert f"{len(finished)} already finished, {6 - len(finished)} ran now" in result.stdout
     assert {k: (out / "cells" / k / "summary.json").stat().st_mtime_ns for k in finished} == finished
     assert {r["status"] for r in _rows(out / "sweep.csv")} == {"done"}
+
+
+def test_a_cell_key_names_the_engine_auto_resolves_to():
+    """`auto` once took the nodes engine for async runs: a cell measured then must not stand in
+    for one the batched engine runs now, while relabelling `auto` as `batched` reruns nothing."""
+    from sim.config import parse_config
+    from sim.sweep.spec import config_key
+
+    def key(engine: str) -> str:
+        return config_key(parse_config({"run": {"mode": "async", "engine": engine}}), seed=1)
+
+    assert key("auto") == key("batched") != key("nodes")
