@@ -12,13 +12,15 @@ the own model keeps weight 1 and the result is the weighted mean over [own] + ot
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
 from robust.history import HistoryMatrix
 from robust.mean import mix_with_own
 from robust.meta import Meta
-from robust.pairwise import cosine_similarities
+from robust.pairwise import cosine_similarities, gram
 
 
 def foolsgold_weights(histories: torch.Tensor) -> np.ndarray:
@@ -29,21 +31,35 @@ def foolsgold_weights(histories: torch.Tensor) -> np.ndarray:
     return weights_from_similarities(cosine_similarities(histories.to(torch.float32)))
 
 
+def foolsgold_weights_batched(histories: Sequence[torch.Tensor]) -> np.ndarray:
+    """`foolsgold_weights` of each `[m, d]` history matrix in `histories` (all the same m), with
+    the weights of all of them computed together: `[G, m]`. The batched engine's receivers
+    holding m updates each. Each Gram product stays its own (`pairwise.gram` slices a
+    tall-skinny one; stacking them for one `bmm` first cost an extra pass over the histories
+    and ran 2-3x slower at d >= 1e5, `bench/batched_rules.py`)."""
+    m = histories[0].shape[0] if histories else 0
+    if m < 2:
+        return np.ones((len(histories), m), np.float32)
+    products = np.stack([gram(h.to(torch.float32)).double().numpy() for h in histories])
+    norms = np.sqrt(np.maximum(np.diagonal(products, axis1=1, axis2=2), 0))
+    return weights_from_similarities(products / np.maximum(norms[:, :, None] * norms[:, None, :], 1e-12))
+
+
 def weights_from_similarities(cs: np.ndarray) -> np.ndarray:
-    """FoolsGold's weights (float32) from the [m, m] cosine similarities of the histories (m >= 2).
+    """FoolsGold's weights (float32) from the `[..., m, m]` cosine similarities of the histories
+    (m >= 2), each `[m, m]` matrix on its own.
 
     Written with plain ufuncs: at m = 8 the Python wrappers of `np.clip` and `np.nan_to_num`
     took about 40 % of this function's time (cProfile), more than their arithmetic."""
     cs = cs.copy()
-    cs.flat[:: len(cs) + 1] = 0
-    v = cs.max(axis=1)
-    pardon = v[:, None] < v[None, :]
-    cs = np.where(pardon, cs * v[:, None] / np.maximum(v[None, :], 1e-12), cs)
-    alpha = np.minimum(np.maximum(1 - cs.max(axis=1), 0), 1)
-    top = alpha.max()
-    if top <= 0:
-        return np.zeros(len(cs), np.float32)
-    alpha = alpha / top
+    diagonal = np.arange(cs.shape[-1])
+    cs[..., diagonal, diagonal] = 0
+    v = cs.max(axis=-1)
+    pardon = v[..., :, None] < v[..., None, :]
+    cs = np.where(pardon, cs * v[..., :, None] / np.maximum(v[..., None, :], 1e-12), cs)
+    alpha = np.minimum(np.maximum(1 - cs.max(axis=-1), 0), 1)
+    top = alpha.max(axis=-1, keepdims=True)
+    alpha = alpha / np.where(top > 0, top, 1)  # all zero where top is: every weight ends at 0 below
     alpha[alpha >= 1] = 0.99
     with np.errstate(divide="ignore"):
         logit = np.log(alpha / (1 - alpha)) + 0.5
@@ -68,13 +84,18 @@ class FoolsGold:
         if others.shape[0] == 0:
             return own
         check_senders(others, meta, "foolsgold")
-        self.histories.add_pulls(meta.senders, others, own)
-        current = set(meta.senders)
+        weights = foolsgold_weights(self.record(own, others, meta.senders))
+        return mix_with_own(own, 1.0, others, torch.from_numpy(weights))
+
+    def record(self, own: torch.Tensor, others: torch.Tensor, senders: tuple[bytes, ...]) -> torch.Tensor:
+        """Add this round's pulls to the senders' histories and return those histories (`[n, d]`,
+        in `senders` order): what the weights are computed from. The batched engine calls it
+        for each receiver and computes all their weights at once (`foolsgold_weights_batched`)."""
+        self.histories.add_pulls(senders, others, own)
+        current = set(senders)
         stale = [k for k in self.histories if k not in current]
         for key in stale[: max(0, len(self.histories) - self.max_senders)]:
             self.histories.remove(key)  # the longest-known senders that did not send this round
-        if len(self.histories) == len(meta.senders):  # the rows in use are exactly this round's senders
-            weights = foolsgold_weights(self.histories.matrix())[self.histories.rows_of(meta.senders)]
-        else:
-            weights = foolsgold_weights(self.histories.select(meta.senders))
-        return mix_with_own(own, 1.0, others, torch.from_numpy(weights))
+        if list(senders) == self.histories.keys():  # the rows in use are exactly this round's senders
+            return self.histories.matrix()
+        return self.histories.select(senders)

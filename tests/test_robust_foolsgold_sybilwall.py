@@ -3,9 +3,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from robust import Meta, make
-from robust.foolsgold import foolsgold_weights, weights_from_similarities
+from robust.foolsgold import foolsgold_weights, foolsgold_weights_batched, weights_from_similarities
 from robust.history import HistoryRecord
 from robust.sybilwall import SybilWall
 
@@ -20,6 +22,20 @@ def _honest_and_sybils(gen, honest=10, sybils=5, d=200):
     bad_direction = torch.randn(d, generator=gen) * 3
     bad = bad_direction + 0.01 * torch.randn(sybils, d, generator=gen)  # near-duplicate clones
     return own, good, bad
+
+
+@given(st.integers(1, 5), st.integers(1, 6), st.integers(0, 2**31 - 1), st.booleans())
+def test_batched_weights_are_each_groups_own(groups, m, seed, clones):
+    """One batched Gram product for G receivers gives what each receiver's own call gives (the
+    batched engine's FoolsGold); clones (near-duplicate rows) put weights at both extremes."""
+    gen = torch.Generator().manual_seed(seed)
+    histories = torch.randn(groups, m, 50, generator=gen)
+    if clones and m >= 3:
+        histories[:, 1:3] = histories[:, 1:2] + 1e-3 * torch.randn(groups, 2, 50, generator=gen)
+    batched = foolsgold_weights_batched(list(histories))
+    assert batched.shape == (groups, m) and batched.dtype == np.float32
+    for g in range(groups):
+        np.testing.assert_allclose(batched[g], foolsgold_weights(histories[g]), atol=1e-5)
 
 
 def test_foolsgold_weights_by_hand():

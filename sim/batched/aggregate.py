@@ -4,9 +4,11 @@ Receivers are grouped by how many updates they hold. Rules with a batched form
 (`combine(candidates[..., m, d])`: mean, median, trimmed mean, centered clipping, geometric
 median, Krum and Multi-Krum from one batched Gram product) run once per group on
 `[G, k + 1, d]`; Metropolis–Hastings runs per group with the degrees the updates carry, as in a
-node. Every other rule (variance correction, and the stateful FoolsGold and SybilWall, one
-instance per peer) is called peer by peer, exactly as a `PeerNode` calls it. As in the node, a
-result that is not finite is refused and the own model kept.
+node. FoolsGold keeps one instance per peer (its histories): each records its pulls, and the
+weights of a group come from one batched Gram product of their histories. Every other rule
+(variance correction, SybilWall with its gossiped records) is called peer by peer, exactly as
+a `PeerNode` calls it. As in the node, a result that is not finite is refused and the own
+model kept.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import torch
 from gossip.codecs import all_finite
 from gossip.spec import AdapterSpec
 from robust import Meta, Rule
-from robust.mean import Metropolis
+from robust.foolsgold import FoolsGold, foolsgold_weights_batched
+from robust.mean import Metropolis, mix_with_own
 
 GROUP_VALUES = 1 << 24  # float32 values gathered per group pass (64 MiB)
 
@@ -47,19 +50,24 @@ class Aggregator:
                  degree: Callable[[int], int], rounds: Sequence[int]) -> None:
         """Merge each receiver's arrivals into its row of `vectors` (in place); `rounds` are the receivers'."""
         rule = self.rules[0]
-        if self.shared and (hasattr(rule, "combine") or isinstance(rule, Metropolis)):
-            groups: dict[int, list[int]] = defaultdict(list)
+        batched_combine = self.shared and (hasattr(rule, "combine") or isinstance(rule, Metropolis))
+        if not (batched_combine or all(isinstance(r, FoolsGold) for r in self.rules)):
             for receiver, arrivals in inboxes.items():
                 if arrivals:
-                    groups[len(arrivals)].append(receiver)
-            for k, receivers in groups.items():
-                step = max(1, GROUP_VALUES // ((k + 1) * self.spec.numel))
-                for first in range(0, len(receivers), step):
-                    self._group(rule, vectors, receivers[first:first + step], inboxes, degree)
+                    self._one(vectors, receiver, arrivals, degree, rounds[receiver])
             return
+        groups: dict[int, list[int]] = defaultdict(list)
         for receiver, arrivals in inboxes.items():
             if arrivals:
-                self._one(vectors, receiver, arrivals, degree, rounds[receiver])
+                groups[len(arrivals)].append(receiver)
+        for k, receivers in groups.items():
+            step = max(1, GROUP_VALUES // ((k + 1) * self.spec.numel))
+            for first in range(0, len(receivers), step):
+                chunk = receivers[first:first + step]
+                if batched_combine:
+                    self._group(rule, vectors, chunk, inboxes, degree)
+                else:
+                    self._foolsgold_group(vectors, chunk, inboxes)
 
     def _group(self, rule: Rule, vectors: torch.Tensor, receivers: list[int], inboxes: dict[int, list[Arrival]],
                degree: Callable[[int], int]) -> None:
@@ -77,6 +85,23 @@ class Aggregator:
         finite = torch.isfinite(merged).all(dim=1)
         self.refused += int((~finite).sum())
         vectors[index[finite]] = merged[finite]
+
+    def _foolsgold_group(self, vectors: torch.Tensor, receivers: list[int],
+                         inboxes: dict[int, list[Arrival]]) -> None:
+        """FoolsGold for receivers holding the same number of updates: each peer's own instance
+        records its pulls (`FoolsGold.record`), one batched Gram product gives every weight,
+        and each mixes as `FoolsGold.__call__` does."""
+        others = [torch.stack([a.vector for a in inboxes[r]]) for r in receivers]
+        histories = [  # views of each instance's history rows: used before any instance changes again
+            self.rules[r].record(vectors[r], x, tuple(self.ids[a.sender] for a in inboxes[r]))  # type: ignore[attr-defined]
+            for r, x in zip(receivers, others, strict=True)]
+        weights = torch.from_numpy(foolsgold_weights_batched(histories))
+        for r, x, w in zip(receivers, others, weights, strict=True):
+            merged = mix_with_own(vectors[r], 1.0, x, w)
+            if all_finite(merged):
+                vectors[r] = merged
+            else:
+                self.refused += 1
 
     def _one(self, vectors: torch.Tensor, receiver: int, arrivals: list[Arrival], degree: Callable[[int], int],
              rnd: int) -> None:
