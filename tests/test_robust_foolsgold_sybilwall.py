@@ -118,6 +118,22 @@ def test_sybilwall_weights_follow_sender_ids_not_positions():
     assert torch.allclose(out_a, out_b, atol=1e-5)
 
 
+def test_sybilwall_on_probation_ignores_a_neighbours_first_updates_but_records_them():
+    gen = torch.Generator().manual_seed(4)
+    own, good, _ = _honest_and_sybils(gen, honest=4, sybils=0, d=50)
+    senders = _ids(1, 4)
+    on_probation, plain = SybilWall(probation=2), SybilWall()
+    for merge in range(3):
+        out = on_probation(own, good, Meta(senders=senders))
+        expected = plain(own, good, Meta(senders=senders))
+        if merge < 2:
+            assert torch.equal(out, own)  # every neighbour still on probation: the own model stays
+        else:
+            assert torch.allclose(out, expected, atol=1e-6)  # their histories were kept meanwhile
+    with pytest.raises(ValueError, match="probation"):
+        SybilWall(probation=-1)
+
+
 def test_wants_agrees_with_receive():
     """`wants` lets the node skip decoding records; it must say exactly what `receive` keeps."""
     gen = torch.Generator().manual_seed(3)
