@@ -59,7 +59,9 @@ def weights_from_similarities(cs: np.ndarray) -> np.ndarray:
     cs = np.where(pardon, cs * v[..., :, None] / np.maximum(v[..., None, :], 1e-12), cs)
     alpha = np.minimum(np.maximum(1 - cs.max(axis=-1), 0), 1)
     top = alpha.max(axis=-1, keepdims=True)
-    alpha = alpha / np.where(top > 0, top, 1)  # all zero where top is: every weight ends at 0 below
+    # Where top <= 0 every alpha is 0, and stays 0 (weight 0 below); a NaN top, from a NaN similarity,
+    # divides every alpha of that matrix into NaN, so all its weights end at 0 too.
+    alpha = alpha / np.where(top <= 0, 1, top)
     alpha[alpha >= 1] = 0.99
     with np.errstate(divide="ignore"):
         logit = np.log(alpha / (1 - alpha)) + 0.5

@@ -159,6 +159,10 @@ def test_foolsgold_weights_from_broken_similarities_are_zero_not_nan():
     cs = np.array([[1.0, np.nan, 0.1], [np.nan, 1.0, 0.2], [0.1, 0.2, 1.0]])
     w = weights_from_similarities(cs)
     assert np.isfinite(w).all() and ((w >= 0) & (w <= 1)).all()
+    assert w.tolist() == [0.0, 0.0, 0.0]  # nothing in a broken matrix is trusted
+    # in a batch, only the broken matrix loses its weights
+    batch = weights_from_similarities(np.stack([cs, np.array([[1.0, 0.9, 0.1], [0.9, 1.0, 0.2], [0.1, 0.2, 1.0]])]))
+    assert batch[0].tolist() == [0.0, 0.0, 0.0] and batch[1].max() > 0
 
 
 
