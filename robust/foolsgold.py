@@ -20,7 +20,7 @@ import torch
 from robust.history import HistoryMatrix
 from robust.mean import mix_with_own
 from robust.meta import Meta
-from robust.pairwise import cosine_similarities, gram
+from robust.pairwise import cosine_similarities, cosines_from_products, gram
 
 
 def foolsgold_weights(histories: torch.Tensor) -> np.ndarray:
@@ -41,8 +41,7 @@ def foolsgold_weights_batched(histories: Sequence[torch.Tensor]) -> np.ndarray:
     if m < 2:
         return np.ones((len(histories), m), np.float32)
     products = np.stack([gram(h.to(torch.float32)).double().numpy() for h in histories])
-    norms = np.sqrt(np.maximum(np.diagonal(products, axis1=1, axis2=2), 0))
-    return weights_from_similarities(products / np.maximum(norms[:, :, None] * norms[:, None, :], 1e-12))
+    return weights_from_similarities(cosines_from_products(products))
 
 
 def weights_from_similarities(cs: np.ndarray) -> np.ndarray:

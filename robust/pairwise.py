@@ -83,6 +83,10 @@ def centred_gram(own: torch.Tensor, others: torch.Tensor, chunk_bytes: int = CAC
 
 def cosine_similarities(x: torch.Tensor, eps: float = 1e-12) -> np.ndarray:
     """`[m, m]` cosine similarities between the rows of `x` (zero rows are similar to nothing)."""
-    products = gram(x).double().numpy()
-    norms = np.sqrt(np.maximum(products.diagonal(), 0))
-    return products / np.maximum(norms[:, None] * norms[None, :], eps)
+    return cosines_from_products(gram(x).double().numpy(), eps)
+
+
+def cosines_from_products(products: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """Cosine similarities from Gram products `[..., m, m]`, each matrix on its own."""
+    norms = np.sqrt(np.maximum(np.diagonal(products, axis1=-2, axis2=-1), 0))
+    return products / np.maximum(norms[..., :, None] * norms[..., None, :], eps)
