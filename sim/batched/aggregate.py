@@ -97,11 +97,7 @@ class Aggregator:
             for r, x in zip(receivers, others, strict=True)]
         weights = torch.from_numpy(foolsgold_weights_batched(histories))
         for r, x, w in zip(receivers, others, weights, strict=True):
-            merged = mix_with_own(vectors[r], 1.0, x, w)
-            if all_finite(merged):
-                vectors[r] = merged
-            else:
-                self.refused += 1
+            self._keep(vectors, r, mix_with_own(vectors[r], 1.0, x, w))
 
     def _one(self, vectors: torch.Tensor, receiver: int, arrivals: list[Arrival], degree: Callable[[int], int],
              rnd: int) -> None:
@@ -112,7 +108,10 @@ class Aggregator:
                     own_degree=degree(receiver),
                     degrees=torch.tensor([float(a.degree) for a in arrivals]),
                     spec=self.spec, generator=self.generators[receiver])
-        merged = self.rules[receiver](own, others, meta)
+        self._keep(vectors, receiver, self.rules[receiver](own, others, meta))
+
+    def _keep(self, vectors: torch.Tensor, receiver: int, merged: torch.Tensor) -> None:
+        """The receiver's new model, unless it is not finite: then its own stays (as in a node)."""
         if all_finite(merged):
             vectors[receiver] = merged
         else:
