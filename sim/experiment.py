@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,6 @@ from sim.config import SimConfig
 from sim.metrics import write_summary
 from sim.plots import plot_run
 from sim.runner import Simulation
-
-log = logging.getLogger(__name__)
 
 
 def pick_engine(config: SimConfig) -> type[Simulation] | type[BatchedSimulation]:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gossip.transport import Address, Handler
-from gossip.transport.link_draws import LinkDraws
+from gossip.transport.link_draws import FrameDraws, LinkDraws
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,17 @@ class LinkModel:
     jitter: float = 0.0          # seconds, uniform extra delay in [0, jitter]
     bandwidth: float = 12.5e6    # bytes per second (100 Mbit/s)
     loss: float = 0.0            # probability a frame is dropped
+
+    def loses(self, draws: FrameDraws) -> bool:
+        """Whether the frame with these draws is lost (both simulation engines ask this)."""
+        return self.loss > 0 and draws.loss < self.loss
+
+    def delay(self, size: int, draws: FrameDraws) -> float:
+        """The frame's one-way delay: latency, transmission of `size` bytes, and its jitter."""
+        delay = self.latency + size / self.bandwidth
+        if self.jitter > 0:
+            delay += draws.jitter * self.jitter
+        return delay
 
 
 class MemoryNetwork:
@@ -41,13 +52,10 @@ class MemoryNetwork:
         if not self.reachable(source, target) or target not in self.handlers:
             return False
         draws = self.draws.next_frame(source, target)
-        if self.link.loss > 0 and draws.loss < self.link.loss:
+        if self.link.loses(draws):
             self.frames_dropped += 1
             return True  # it left the sender; the network lost it
-        delay = self.link.latency + len(data) / self.link.bandwidth
-        if self.link.jitter > 0:
-            delay += draws.jitter * self.link.jitter
-        asyncio.get_running_loop().call_later(delay, self._arrive, source, target, data)
+        asyncio.get_running_loop().call_later(self.link.delay(len(data), draws), self._arrive, source, target, data)
         return True
 
     def _arrive(self, source: Address, target: Address, data: bytes) -> None:

@@ -34,6 +34,7 @@ from gossip.codecs import make_codec
 from gossip.errors import DecodeError
 from gossip.replicas import ReplicaReceiver
 from gossip.transport.link_draws import LinkDraws
+from gossip.transport.memory import LinkModel
 from peer.collection_window import censored_waits, collection_window
 from peer.device import pick_device
 from peer.round_momentum import quasi_global_step
@@ -129,6 +130,7 @@ class BatchedSimulation:
         self.graph = simulation_graph(config, self.seed)
         self.live = LiveGraph(self.graph, repair=c.topology.repair, target_degree=c.topology.degree,
                               seed=derive_seed(self.seed, "live"))
+        self.link = LinkModel(**vars(c.link))  # the nodes engine's MemoryNetwork link: same formula
         self.link_draws = LinkDraws(derive_seed(self.seed, "link"))
         self.data_attack = data_attack(config, self.workload.num_classes)
         self.adversarial = pick_adversaries(config, self.rng)
@@ -245,13 +247,6 @@ class BatchedSimulation:
         return out
 
     # sending and receiving ---------------------------------------------------------------------
-    def _link_delay(self, size: int, jitter_draw: float) -> float:
-        link = self.config.link
-        delay = link.latency + size / link.bandwidth
-        if link.jitter > 0:
-            delay += jitter_draw * link.jitter
-        return delay
-
     def _send(self, sender: int, target: int, kind: str, size: int, payload: Any) -> bool:
         """Put one message in flight, unless the target is unreachable (not sent: False) or the link loses it."""
         if not self.live.reachable(sender, target):
@@ -259,13 +254,12 @@ class BatchedSimulation:
         peer = self.peers[sender]
         peer.bytes_sent += size
         draws = self.link_draws.next_frame(sender, target)
-        if self.config.link.loss > 0 and draws.loss < self.config.link.loss:
+        if self.link.loses(draws):
             self.frames_lost += 1
             return True
         departure = peer.clock if self.config.run.mode == "async" else self.now
-        heapq.heappush(self._flight, (departure + self._link_delay(size, draws.jitter), next(self._order), kind,
-                                      sender, target,
-                                      size, payload, peer.round, peer.seq))
+        heapq.heappush(self._flight, (departure + self.link.delay(size, draws), next(self._order), kind,
+                                      sender, target, size, payload, peer.round, peer.seq))
         return True
 
     def _send_round(self, senders: list[int], starts: dict[int, torch.Tensor]) -> None:
