@@ -6,18 +6,27 @@ SybilWall widens the view by gossiping update histories:
 - Each peer keeps the history of every direct neighbour j: the sum, over its aggregations, of
   x_j - m, where m is the coordinate-wise median of the candidates [own] + received.
   Departure from the paper, and why: there, a neighbour's record is measured against the
-  receiver's own model (x_j - own, as FoolsGold's pulls). Then every record a peer holds
-  carries the same -Σ own term; on IID data, where honest updates differ only by noise, that
-  shared term dominates, the histories of distinct honest neighbours reach cosine 0.6-0.7, and
-  FoolsGold's logit gives half of them weight below 0.5: 10 points of honest accuracy lost
-  without any attack (examples/sybil.toml, lock-step, 0.791 against 0.889 for `mean`). Records
-  gossiped from other peers carried *their* own term, so they were not even comparable with
-  local ones. Measured against the median the shared term is gone (honest records at cosine
-  about 0.3, weights about 0.98: 0.889, level with `mean`), a record means the same wherever it
-  is held, and clones stay near-identical to each other (weights about 0.01). The mean of the
-  candidates would do as well without attack, but boosted clones drag it and bring the shared
-  term back (honest weights 0.28); the median, with clones a minority of any one neighbourhood,
-  does not (0.86).
+  receiver's own model (x_j - own, as FoolsGold's pulls). Then every record a peer holds carries
+  the same -Σ own term; on IID data, where honest updates differ only by noise, that shared term
+  dominates, the histories of distinct honest neighbours reach cosine 0.6-0.7, and FoolsGold's
+  logit gives half of them weight below 0.5: 10 points of honest accuracy lost without any
+  attack (examples/sybil.toml, lock-step, 0.791 against 0.889 for `mean`). Records gossiped from
+  other peers carried *their* own term, so they were not even comparable with local ones.
+  Measured against the median the shared term is gone (honest records at cosine about 0.3,
+  weights about 0.98: 0.889, level with `mean`), records held at different peers compare (up to
+  each peer's own median, below), and clones stay near-identical to each other (weights about
+  0.01). The mean of the candidates would do as well without attack, but boosted clones drag it
+  and bring the shared term back (honest weights 0.28); the median, with clones a minority of
+  any one neighbourhood, does not (0.86). The median is the `median` rule's: for an even count,
+  the mean of the two middle values. torch's own median takes the lower one, and with the own
+  model and one sender (a common async merge) the pull became relu(x_j - own), only the
+  coordinates where the sender is above the receiver.
+- What stays receiver-specific: a record carries the median of the peer that measured it, so one
+  clone's records held at different peers are less alike than records one peer measured of
+  several clones (examples/sybil.toml, backdoor, seed 13: cosine 0.6-0.8 across peers, 0.97-0.98
+  within one). A peer with one clone neighbour matches its record against the others' gossiped
+  ones at that lower similarity, and FoolsGold's pardoning (the clone is less similar than the
+  clique) can leave it weight 0.05-0.2.
 - It forwards history records to neighbours: a record at distance d is sent with probability
   λ·exp(-λ·(d - 1)) (λ = 0.8), never the recipient's own record, never a record that came
   from that recipient. A received record's distance grows by one. Direct-neighbour records
@@ -44,6 +53,7 @@ from dataclasses import dataclass
 
 import torch
 
+from robust.coordinatewise import Median
 from robust.foolsgold import check_senders, foolsgold_weights
 from robust.history import HistoryMatrix, HistoryRecord
 from robust.mean import mix_with_own
@@ -84,7 +94,7 @@ class SybilWall:
                 self.known[sender] = _Known(1, None)
                 if sender in self.histories:
                     self.histories.remove(sender)
-        reference = torch.cat([own[None], others]).median(dim=0).values
+        reference = Median().combine(torch.cat([own[None], others]))
         self.histories.add_pulls(meta.senders, others, reference)
         self._evict()
         weights = foolsgold_weights(self.histories.matrix())[self.histories.rows_of(meta.senders)]

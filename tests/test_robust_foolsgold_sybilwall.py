@@ -205,3 +205,12 @@ def test_distinct_iid_honest_neighbours_keep_full_weight(name, own_noise):
     dividing α by its largest value absorbs it: direct neighbours keep weight 1 either way. What
     the median fixed in SybilWall is the comparison with gossiped records (robust/sybilwall.py)."""
     assert float(_iid_rounds(make(name), own_noise).min()) > 0.99
+
+
+def test_a_sybilwall_record_from_one_sender_keeps_both_signs():
+    """With the own model and one sender the median is their midpoint, so the record is half the
+    pull, negative coordinates included (torch's lower median made it relu(x - own))."""
+    rule = SybilWall()
+    own, sender = torch.tensor([0.0, 0.0, 1.0]), torch.tensor([[1.0, -1.0, 1.0]])
+    rule(own, sender, Meta(senders=[b"a" * 32]))
+    assert torch.equal(rule.histories.get(b"a" * 32), torch.tensor([0.5, -0.5, 0.0]))
