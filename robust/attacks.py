@@ -147,11 +147,17 @@ class Backdoor:
     For flat 8x8 `digits` images: the trigger sets `pixels` (flat indices, the bottom-right
     corner by default) to `value` and relabels to `target`. A `fraction` of each batch is
     poisoned, so the model stays accurate on clean inputs and the backdoor hides.
+
+    `value` is in the workload's feature units: `digits` divides pixels by 16, so 1.0 is the
+    brightest pixel it has. (It was 16.0, the raw maximum: triggered images 16 times brighter
+    than any training pixel, whose answer clean models extrapolate at random. With no attack
+    at all they sent 0 to 36 % of them to 7, depending on the seed, and 83 % when the Sybils
+    were clones of a clean peer; docs/RESULTS.md section 2.)
     """
 
     target: int = 0
     pixels: tuple[int, ...] = (54, 55, 62, 63)
-    value: float = 16.0
+    value: float = 1.0
     fraction: float = 0.5
 
     def trigger(self, x: torch.Tensor) -> torch.Tensor:
