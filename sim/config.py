@@ -91,7 +91,7 @@ class ChurnSection:
 @dataclass(frozen=True)
 class AttackSection:
     kind: str = "none"
-    fraction: float = 0.25         # share of identities that are adversarial
+    fraction: float = 0.25         # share of identities that are adversarial (0 with a data attack: its floor run)
     sybil: bool = False            # one adversary behind all adversarial identities (near-duplicate clones)
     jitter: float = 0.01           # sybil clones: relative noise between clones
     source: int = 1                # label_flip: this class ...
@@ -187,8 +187,11 @@ def _check(config: SimConfig) -> None:
     if config.attack.omniscient and (config.attack.kind not in MODEL_ATTACKS or config.run.mode != "sync"):
         raise ConfigError("attack.omniscient is for model attacks (sign_flip, gaussian, alie, ipm) in lock-step "
                           "runs (run.mode = 'sync'): it reads every honest model of the gossip step")
-    if config.attack.kind != "none" and round(config.attack.fraction * config.peers.count) < 1:
-        raise ConfigError("attack.fraction × peers.count rounds to zero adversarial peers")
+    if (config.attack.kind != "none" and round(config.attack.fraction * config.peers.count) < 1
+            and not (config.attack.fraction == 0 and config.attack.kind in DATA_ATTACKS)):
+        raise ConfigError("attack.fraction × peers.count rounds to zero adversarial peers (attack.fraction = 0 "
+                          "with a data attack is its floor run: no adversary, the attack's inputs scored on "
+                          "clean models)")
     if config.topology.graph == "file" and not config.topology.path:
         raise ConfigError("topology.graph = 'file' needs topology.path")
     if config.churn.kind == "trace" and not config.churn.trace:

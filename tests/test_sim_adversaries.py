@@ -61,3 +61,29 @@ def test_omniscience_is_refused_where_it_has_no_meaning():
         parse_config(base)
     with pytest.raises(ConfigError, match="lock-step"):
         parse_config({"run": {"name": "x", "mode": "async"}, "attack": {"kind": "alie", "omniscient": True}})
+
+
+def test_a_data_attacks_floor_run_is_the_no_attack_run_with_the_attacks_inputs_scored():
+    """At attack.fraction = 0 a backdoor has no adversary; the run is the clean one, and its attack
+    success is how often clean models already send triggered inputs to the target (the floor a
+    backdoor's success is read against)."""
+    from sim.batched.engine import BatchedSimulation
+
+    def run(attack: dict) -> dict:
+        config = parse_config({"run": {"name": "floor", "seed": 5, "mode": "sync", "rounds": 4, "eval_every": 2},
+                               "peers": {"count": 6}, "topology": {"graph": "regular", "degree": 2},
+                               "genesis": {"training": {"local_steps": 2}}, "attack": attack})
+        return BatchedSimulation(config, progress=False).run()
+
+    clean, floor = run({"kind": "none"}), run({"kind": "backdoor", "fraction": 0.0})
+    assert floor["adversarial_peers"] == []
+    assert floor["final_honest_mean_accuracy"] == clean["final_honest_mean_accuracy"]
+    assert clean.get("attack_success_rate") is None
+    assert 0.0 <= floor["attack_success_rate"] <= 1.0
+
+
+def test_a_model_attack_at_fraction_zero_is_refused():
+    from sim.config import ConfigError
+
+    with pytest.raises(ConfigError, match="rounds to zero adversarial peers"):
+        parse_config({"run": {"name": "x"}, "attack": {"kind": "alie", "fraction": 0.0}})
