@@ -286,3 +286,24 @@ def test_batched_replicas_give_receivers_what_the_nodes_replicas_give_them(codec
         if step == 5:
             nodes[1].forget(targets[1][0])
             batched.forget(1, targets[1][0])
+
+
+@given(st.lists(st.integers(1, 64), max_size=40), st.integers(0, 2**40), st.integers(0, 2**20))
+def test_a_history_message_is_counted_at_its_real_encoded_size(distances, seq, rnd):
+    """Cached by record count: any distances give the size the real encoder and signer give."""
+    from gossip import wire
+    from gossip.identity import Identity
+    from gossip.payloads import encode_history
+    from robust.history import HistoryRecord
+    from sim.batched.messages import MessageSizes
+
+    spec = AdapterSpec((TensorSpec("a", (3, 5)), TensorSpec("b", (4,))))
+    codec = make_codec("fp16")
+    sizes = MessageSizes(b"n" * 32, spec, codec)
+    records = [HistoryRecord(bytes([k]) * 32, d, torch.randn(spec.numel)) for k, d in enumerate(distances)]
+    sizes.history([HistoryRecord(r.subject, 1, r.vector) for r in records], 0, 0)  # the count cached at other distances
+    body = encode_history(records, spec, codec.keyframe)
+    signer = Identity.from_seed(bytes([7]) * 32)
+    real = wire.encode(wire.Envelope(kind="history", sender=signer.peer_id, seq=seq, round=rnd,
+                                     t=1_700_000_000_000, body=body, net=b"n" * 32), signer)
+    assert sizes.history(records, seq, rnd) == len(real)
