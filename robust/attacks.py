@@ -144,19 +144,25 @@ class LabelFlip:
 class Backdoor:
     """Pixel-trigger backdoor (Gu et al., BadNets 2017; Bagdasaryan et al. 2020 for FL).
 
-    For flat 8x8 `digits` images: the trigger sets `pixels` (flat indices, the bottom-right
+    For flat 8x8 `digits` images: the trigger sets `pixels` (flat indices, the top-left 2x2
     corner by default) to `value` and relabels to `target`. A `fraction` of each batch is
     poisoned, so the model stays accurate on clean inputs and the backdoor hides.
 
-    `value` is in the workload's feature units: `digits` divides pixels by 16, so 1.0 is the
-    brightest pixel it has. (It was 16.0, the raw maximum: triggered images 16 times brighter
-    than any training pixel, whose answer clean models extrapolate at random. With no attack
-    at all they sent 0 to 36 % of them to 7, depending on the seed, and 83 % when the Sybils
-    were clones of a clean peer; docs/RESULTS.md section 2.)
+    A trigger must mean nothing to a clean model, or its success rate measures the model, not
+    the attack. `value` is in the workload's feature units: `digits` divides pixels by 16, so
+    1.0 is its brightest pixel. Measured on clean models (examples/sybil.toml without attack,
+    seeds 11 and 14), the share of non-7 test images answered 7:
+    - 1.0 on the top-left 2x2 (pixels 0 and 8 are never lit in the data): 2.2 % and 1.0 %,
+      as without any trigger (2.2 %, 2.8 %);
+    - 1.0 on the bottom-right 2x2 (the former default; pixels 54 and 62 are parts of strokes):
+      7.5 % and 14.9 %: it makes a digit look like a 7;
+    - 16.0 there (the former value, the raw maximum, 16 times any training pixel): 0 to 36 %
+      by seed, the images collapsed onto four classes, and 83 % when the Sybils were clones of
+      a clean peer (seed 15, probation 10): chance, not the attack.
     """
 
     target: int = 0
-    pixels: tuple[int, ...] = (54, 55, 62, 63)
+    pixels: tuple[int, ...] = (0, 1, 8, 9)
     value: float = 1.0
     fraction: float = 0.5
 
