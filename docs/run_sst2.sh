@@ -4,7 +4,8 @@
 #   6. SmolLM2-135M-Instruct (needs `make lm`): 6 lock-step rounds of 5 local steps (batch 8). Learning rates per
 #      scheme from a 20-step probe on one peer (ffa 3e-3, sb 1e-2, lora 1e-3; docs/RESULTS.md).
 #   7. all-MiniLM-L6-v2 (needs the minilm extra), after the mean-pooling fix: 10 lock-step rounds of 5 AdamW steps
-#      (batch 16, lr 1e-3, the example's), gossip and centralised FedAvg for each scheme.
+#      (batch 16, lr 1e-3 for every scheme), gossip and centralised FedAvg for each scheme. Each scheme at its own
+#      learning rate over 3 seeds: examples/sweeps/minilm-lr.toml, then examples/sweeps/minilm.toml.
 # Outputs in runs/results/smollm2-* and runs/results/minilm-*. `bash docs/run_sst2.sh minilm` runs section 7 alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +24,7 @@ if [ "${1:-all}" != minilm ]; then
   $L --out $O/smollm2-lora       "${S[@]}" --set genesis.adapter.scheme=\"lora\" --set genesis.training.lr=0.001
 fi
 L="$SIM examples/sst2-minilm.toml"
-S=(--set "run.data=\"$DATA\"" --set run.mode=\"sync\" --set run.rounds=10 --set run.eval_every=10)
+S=(--set "run.data=\"$DATA\"" --set run.mode=\"sync\" --set run.rounds=10 --set run.eval_every=10 --set genesis.training.lr=0.001)
 for scheme in ffa sb lora; do
   $L --out $O/minilm-$scheme        "${S[@]}" --set genesis.adapter.scheme=\"$scheme\"
   $L --out $O/minilm-$scheme-fedavg "${S[@]}" --set genesis.adapter.scheme=\"$scheme\" --set run.baseline=fedavg
