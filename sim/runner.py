@@ -104,8 +104,8 @@ def data_attack(config: SimConfig, num_classes: int) -> LabelFlip | Backdoor | N
 def pick_adversaries(config: SimConfig, rng: np.random.Generator) -> list[int]:
     """The adversarial peers' indices (the first draw of the run's generator, in both engines).
 
-    None without an attack or at `attack.fraction = 0` (a data attack's floor run), and then no
-    draw either, so a floor run is its no-attack run with the attack's success measured."""
+    No adversary without an attack or at `attack.fraction = 0` (a data attack's floor run), and
+    then no draw either, so a floor run is its no-attack run with the attack's success measured."""
     a, n = config.attack, config.peers.count
     if a.kind == "none" or a.fraction == 0:
         return []
