@@ -16,9 +16,13 @@ $L examples/noniid.toml   --out $O/noniid-fedavg   --seed 1 --set run.baseline=f
 $L examples/noniid.toml   --out $O/noniid-central  --seed 1 --set run.baseline=central --set genesis.training.lr=0.01
 .venv/bin/loragossip sim compare $O/noniid-mean $O/noniid-dfedsam $O/noniid-momentum $O/noniid-fedavg $O/noniid-central \
   --out docs/noniid.png
-# 2. 25 % Sybil clones of one adversary: 4 rules x (no attack, label flip, boosted 10x, backdoor) x seeds 11-13
-.venv/bin/loragossip sweep examples/sweeps/sybil.toml --workers 2 --no-progress --out runs/sweeps/sybil-v2
-.venv/bin/loragossip sweep examples/sweeps/sybil-dirichlet.toml --workers 2 --no-progress --out runs/sweeps/sybil-dirichlet
+# 2. 25 % Sybil clones of one adversary: 4 rules x (no attack, label flip, boosted 10x, backdoor) x seeds 11-13;
+#    the backdoor and the boosted flip over 8 seeds beside their floors; non-IID, with and without probation
+.venv/bin/loragossip sweep examples/sweeps/sybil.toml --workers 2 --no-progress --out runs/sweeps/sybil-v3
+.venv/bin/loragossip sweep examples/sweeps/sybil-seeds.toml --workers 2 --no-progress --out runs/sweeps/sybil-seeds
+.venv/bin/loragossip sweep examples/sweeps/sybil-dirichlet.toml --workers 2 --no-progress --out runs/sweeps/sybil-dirichlet-v3
+.venv/bin/loragossip sweep examples/sweeps/sybil-dirichlet-probation.toml --workers 2 --no-progress \
+  --out runs/sweeps/sybil-dirichlet-probation
 # 3. churn over seeds 3, 4, 5: 50 % leave at 1/3 and return at 2/3; 80 % unresponsive over the same span
 .venv/bin/loragossip sweep examples/sweeps/churn.toml --workers 2 --no-progress --out runs/sweeps/churn
 # 5. Byzantine: every rule x (none, sign flip, Gaussian, ALIE, IPM) x seeds 1-3, lock-step
@@ -34,5 +38,10 @@ $L examples/noniid.toml   --out $O/noniid-central  --seed 1 --set run.baseline=c
 # 4. reproducibility: the same config and seed twice
 $L examples/quickstart.toml --out $O/repro-a --seed 42
 $L examples/quickstart.toml --out $O/repro-b --seed 42
-# 6, 7. SST-2 with SmolLM2 (make lm) and MiniLM (the minilm extra): docs/run_sst2.sh
+# 6, 7. SST-2 with SmolLM2 (make lm) and MiniLM (the minilm extra): docs/run_sst2.sh; then MiniLM per scheme at its
+#    own learning rate (picked on a validation split, the 400 training sentences after the slice), 3 seeds
 bash docs/run_sst2.sh
+mkdir -p runs/data/sst2-val && head -2001 ../shared/data/sst2/train.tsv > runs/data/sst2-val/train.tsv
+(head -1 ../shared/data/sst2/train.tsv; sed -n 2002,2401p ../shared/data/sst2/train.tsv) > runs/data/sst2-val/dev.tsv
+.venv/bin/loragossip sweep examples/sweeps/minilm-lr.toml --workers 2 --no-progress --out runs/sweeps/minilm-lr
+.venv/bin/loragossip sweep examples/sweeps/minilm.toml --workers 2 --no-progress --out runs/sweeps/minilm
