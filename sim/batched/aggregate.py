@@ -43,15 +43,17 @@ class Aggregator:
     def __init__(self, rules: Sequence[Rule], spec: AdapterSpec, ids: Sequence[bytes],
                  generators: Sequence[torch.Generator]) -> None:
         self.rules, self.spec, self.ids, self.generators = rules, spec, ids, generators
-        self.shared = len({id(r) for r in rules}) == 1
+        shared = len({id(r) for r in rules}) == 1
+        # how receivers merge, fixed for the run: one batched call per group of equal inbox sizes
+        # (a shared rule with a batched form, or FoolsGold's instances), else peer by peer
+        self.batched_combine = shared and (hasattr(rules[0], "combine") or isinstance(rules[0], Metropolis))
+        self.grouped = self.batched_combine or all(isinstance(r, FoolsGold) for r in rules)
         self.refused = 0
 
     def __call__(self, vectors: torch.Tensor, inboxes: dict[int, list[Arrival]],
                  degree: Callable[[int], int], rounds: Sequence[int]) -> None:
         """Merge each receiver's arrivals into its row of `vectors` (in place); `rounds` are the receivers'."""
-        rule = self.rules[0]
-        batched_combine = self.shared and (hasattr(rule, "combine") or isinstance(rule, Metropolis))
-        if not (batched_combine or all(isinstance(r, FoolsGold) for r in self.rules)):
+        if not self.grouped:
             for receiver, arrivals in inboxes.items():
                 if arrivals:
                     self._one(vectors, receiver, arrivals, degree, rounds[receiver])
@@ -64,8 +66,8 @@ class Aggregator:
             step = max(1, GROUP_VALUES // ((k + 1) * self.spec.numel))
             for first in range(0, len(receivers), step):
                 chunk = receivers[first:first + step]
-                if batched_combine:
-                    self._group(rule, vectors, chunk, inboxes, degree)
+                if self.batched_combine:
+                    self._group(self.rules[0], vectors, chunk, inboxes, degree)
                 else:
                     self._foolsgold_group(vectors, chunk, inboxes)
 
