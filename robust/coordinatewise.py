@@ -13,6 +13,14 @@ from robust.meta import Meta
 from robust.sorting import sort_candidates
 
 
+def coordinate_median(candidates: torch.Tensor) -> torch.Tensor:
+    """The median over the candidates axis (-2) of `[..., m, d]`; for an even count, the mean of
+    the two middle values (torch.median takes the lower one, which biases a pair to its minimum)."""
+    ordered = sort_candidates(candidates)  # a sorting network: same values, faster
+    count = ordered.shape[-2]
+    return (ordered[..., (count - 1) // 2, :] + ordered[..., count // 2, :]) / 2
+
+
 class Median:
     """x'_k = median_i x_ik; for an even count, the mean of the two middle values."""
 
@@ -23,9 +31,7 @@ class Median:
 
     def combine(self, candidates: torch.Tensor) -> torch.Tensor:
         """Over the candidates axis (-2) of `[..., m, d]`: many peers' received sets at once."""
-        ordered = sort_candidates(candidates)  # a sorting network: same values, faster
-        count = ordered.shape[-2]
-        return (ordered[..., (count - 1) // 2, :] + ordered[..., count // 2, :]) / 2
+        return coordinate_median(candidates)
 
 
 class TrimmedMean:

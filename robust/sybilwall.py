@@ -55,7 +55,7 @@ from dataclasses import dataclass
 
 import torch
 
-from robust.coordinatewise import Median
+from robust.coordinatewise import coordinate_median
 from robust.foolsgold import check_senders, foolsgold_weights
 from robust.history import HistoryMatrix, HistoryRecord
 from robust.mean import mix_with_own
@@ -96,7 +96,7 @@ class SybilWall:
                 self.known[sender] = _Known(1, None)
                 if sender in self.histories:
                     self.histories.remove(sender)
-        reference = Median().combine(torch.cat([own[None], others]))
+        reference = coordinate_median(torch.cat([own[None], others]))
         self.histories.add_pulls(meta.senders, others, reference)
         self._evict()
         weights = foolsgold_weights(self.histories.matrix())[self.histories.rows_of(meta.senders)]
