@@ -78,6 +78,9 @@ class TrainingSection:
     sam_adaptive: bool = False
     gossip_steps: int = 1
     quasi_global_momentum: float = 0.0  # β of the round-level momentum (peer.round_momentum); 0 = off
+    warmup_steps: int = 0  # learning rate: linear warm-up over this many local steps,
+    decay_steps: int = 0  # then cosine decay to lr × lr_floor over this many (0: constant)
+    lr_floor: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,9 @@ _RANGES: dict[tuple[str, str], tuple[float | None, float | None]] = {
     ("training", "sam_rho"): (0.0, 10.0),
     ("training", "gossip_steps"): (1, 1000),
     ("training", "quasi_global_momentum"): (0.0, 0.99),
+    ("training", "warmup_steps"): (0, 10_000_000),
+    ("training", "decay_steps"): (0, 10_000_000),
+    ("training", "lr_floor"): (0.0, 1.0),
     ("admission", "probation_rounds"): (0, 10_000),
 }
 

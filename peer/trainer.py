@@ -27,11 +27,17 @@ EVAL_BATCH = 512
 
 @dataclass(frozen=True)
 class Schedule:
-    """Learning rate multiplier: linear warm-up, then constant or cosine decay to `floor` over `decay_steps`."""
+    """Learning rate multiplier: linear warm-up, then constant or cosine decay to `floor` over `decay_steps`.
+    Counted in a peer's own local steps, so a peer that trains more often decays sooner: the
+    schedule is the local optimiser's, as in FedAvg with a per-client schedule."""
 
     warmup_steps: int = 0
     decay_steps: int = 0
     floor: float = 0.1
+
+    @classmethod
+    def of(cls, training: TrainingSection) -> Schedule:
+        return cls(training.warmup_steps, training.decay_steps, training.lr_floor)
 
     def factor(self, step: int) -> float:
         if step < self.warmup_steps:
@@ -57,7 +63,7 @@ def class_predictions(logits: torch.Tensor, classes: int | None) -> torch.Tensor
 
 class Trainer:
     def __init__(self, adapter: Adapter, data: TensorData, training: TrainingSection, device: torch.device,
-                 seed: int, *, schedule: Schedule | None = None, clip: float | None = 1.0,
+                 seed: int, *, clip: float | None = 1.0,
                  transform: BatchTransform | None = None, classes: int | None = None) -> None:
         if len(data) == 0:
             raise ValueError("a peer needs at least one training sample")
@@ -66,7 +72,7 @@ class Trainer:
         self.model = adapter.model.to(device)
         self.data = data.to(device)
         self.training = training
-        self.schedule = schedule or Schedule()
+        self.schedule = Schedule.of(training)
         self.clip = clip
         self.transform = transform
         self.classes = classes

@@ -141,10 +141,13 @@ def test_async_runs_agree_with_the_nodes_engine(codec, rule, sections):
 
 
 @pytest.mark.parametrize("scheme", ["ffa", "sb", "lora"])
-@pytest.mark.parametrize(("optimizer", "rho"), [("sgd", 0.0), ("adamw", 0.0), ("adamw", 0.05)])
-def test_one_batched_step_is_each_peers_own_step(scheme, optimizer, rho):
+@pytest.mark.parametrize(("optimizer", "rho", "schedule"), [
+    ("sgd", 0.0, {}), ("adamw", 0.0, {}), ("adamw", 0.05, {}),
+    ("adamw", 0.0, {"warmup_steps": 3, "decay_steps": 6, "lr_floor": 0.2}),  # warm-up, decay and floor in 12 steps
+])
+def test_one_batched_step_is_each_peers_own_step(scheme, optimizer, rho, schedule):
     genesis = Genesis().replace(adapter={"scheme": scheme},
-                                training={"optimizer": optimizer, "sam_rho": rho, "batch_size": 16})
+                                training={"optimizer": optimizer, "sam_rho": rho, "batch_size": 16, **schedule})
     workload = build_workload(genesis)
     shares = partition(workload.train.labels.numpy(), 4, "iid", seed=0)
     shares[3] = shares[3][:5]  # smaller than the batch: padded, zero weight

@@ -4,6 +4,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
 from peer.adapters import Adapter
@@ -38,6 +39,17 @@ def test_schedule():
     s = Schedule(warmup_steps=4, decay_steps=10, floor=0.1)
     assert s.factor(0) == 0.25 and s.factor(3) == 1.0
     assert abs(s.factor(14) - 0.1) < 1e-9 and s.factor(100) == s.factor(14)
+
+
+def test_the_genesis_schedule_sets_each_steps_learning_rate():
+    genesis = Genesis().replace(training={"lr": 0.02, "warmup_steps": 4, "decay_steps": 10, "lr_floor": 0.1})
+    trainer, _ = _trainer(genesis)
+    rates = []
+    for _ in range(16):
+        trainer.train_steps(1)
+        rates.append(trainer.optimizer.param_groups[0]["lr"])
+    assert rates[0] == pytest.approx(0.005) and rates[3] == pytest.approx(0.02)
+    assert rates[14] == pytest.approx(0.002) and rates[15] == pytest.approx(0.002)
 
 
 def test_checkpoint_resume_restores_training_exactly(tmp_path):

@@ -31,8 +31,8 @@ class BatchedTrainer:
 
     def __init__(self, stacked: StackedModel, pool: TensorData, shares: Sequence[torch.Tensor],
                  training: TrainingSection, device: torch.device, seeds: Sequence[int], *,
-                 transforms: dict[int, BatchTransform] | None = None, schedule: Schedule | None = None,
-                 clip: float | None = 1.0, classes: int | None = None) -> None:
+                 transforms: dict[int, BatchTransform] | None = None, clip: float | None = 1.0,
+                 classes: int | None = None) -> None:
         if any(len(s) == 0 for s in shares):
             raise ValueError("a peer needs at least one training sample")
         self.stacked, self.spec = stacked, stacked.spec
@@ -42,7 +42,7 @@ class BatchedTrainer:
         self.sizes = [len(s) for s in shares]
         self.generators = [torch.Generator().manual_seed(seed) for seed in seeds]
         self.transforms = transforms or {}
-        self.schedule = schedule or Schedule()
+        self.schedule = Schedule.of(training)
         self.clip = clip
         self.classes = classes
         n = len(shares)
