@@ -20,7 +20,8 @@ from peer.adapters import Adapter
 from peer.round_momentum import quasi_global_step
 from peer.trainer import Trainer
 from sim.batched.engine import BatchedSimulation
-from sim.runner import Simulation, derive_seed, peer_shares
+from sim.runner import Simulation, peer_shares
+from sim.seeds import derive_seed
 
 
 class _Peers(Protocol):

@@ -39,6 +39,7 @@ class RunSection:
     engine: str = "auto"           # auto (= batched) | batched | nodes (every peer a real PeerNode)
     genesis_file: str = ""
     data: str = ""                 # data folder for the sst2 workload
+    validation: float = 0.0        # > 0: hold out this share of the training pool and score on it, not the test set
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ _CHOICES = {
 }
 _RANGES = {
     ("run", "duration"): (1e-3, None), ("run", "rounds"): (1, None), ("run", "eval_every"): (1e-3, None),
+    ("run", "validation"): (0.0, 0.9),
     ("peers", "count"): (1, 100_000), ("peers", "alpha"): (1e-6, None), ("peers", "classes_per_peer"): (1, None),
     ("peers", "samples_per_peer"): (1, None),
     ("peers", "speed_min"): (1e-3, None), ("peers", "speed_max"): (1e-3, None), ("peers", "step_seconds"): (0, None),

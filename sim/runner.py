@@ -9,7 +9,6 @@ contract's `metrics.csv` rows. Baselines (centralised FedAvg, isolated training)
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections import Counter
@@ -30,7 +29,7 @@ from peer.partition import partition
 from peer.seams import Behaviour, FreeRunning, LockStep
 from peer.settings import NodeSettings
 from peer.trainer import Trainer
-from peer.workloads import Workload, build_workload
+from peer.workloads import Workload
 from robust.attacks import MODEL_ATTACKS, Backdoor, LabelFlip
 from sim.adversaries import Adversary, DataPoisoner, ModelPoisoner, SendLedger, SybilClone
 from sim.churn_kinds import CHURN_KINDS, ChurnSetting
@@ -38,6 +37,8 @@ from sim.clock import run_virtual
 from sim.config import DATA_ATTACKS, SimConfig
 from sim.metrics import MetricsLog, merge_statistics
 from sim.sampler import GraphSampler
+from sim.seeds import derive_seed
+from sim.workload import simulation_workload
 from topology import churn, graphs
 from topology.churn import ChurnEvent
 from topology.live import LiveGraph
@@ -56,11 +57,6 @@ class SimPeer:
     honest: bool
     online: bool = True
     task: asyncio.Task | None = None
-
-
-def derive_seed(seed: int, *parts: object) -> int:
-    digest = hashlib.sha256("/".join(map(str, (seed, *parts))).encode()).digest()
-    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
 
 def peer_shares(config: SimConfig, labels: np.ndarray, seed: int) -> list[np.ndarray]:
@@ -169,8 +165,7 @@ class Simulation:
         self.device = pick_device(device)
         self.metrics = MetricsLog()
         self.rng = np.random.default_rng(derive_seed(self.seed, "sim"))
-        data = config.resolve(config.run.data) if config.run.data else None
-        self.workload: Workload = build_workload(config.genesis, data)
+        self.workload: Workload = simulation_workload(config)
         self.graph = simulation_graph(config, self.seed)
         self.live = LiveGraph(self.graph, repair=config.topology.repair, target_degree=config.topology.degree,
                               seed=derive_seed(self.seed, "live"))

@@ -9,10 +9,12 @@ import sys
 import time
 
 import pytest
+import torch
 
 from loragossip.main import main
 from sim.config import ConfigError, parse_config
 from sim.experiment import run_experiment
+from sim.workload import simulation_workload
 
 SMALL = {
     "run": {"name": "small", "seed": 3, "duration": 40.0, "eval_every": 10.0},
@@ -99,6 +101,7 @@ def test_churn_attack_and_sync_modes_run(tmp_path):
     ({"run": {"durtion": 3}}, "[run]: unknown key(s) ['durtion'] (did you mean 'duration'?); expected some of"),
     ({"topology": {"graph": "regullar"}}, "(did you mean 'regular'?)"),
     ({"genesis": {"aggregation": {"rule": "kurm"}}}, "(did you mean 'krum'?)"),
+    ({"run": {"validation": 1.0}}, "run.validation"),
 ])
 def test_bad_config_fails_with_a_clear_message(raw, message):
     with pytest.raises(ConfigError) as info:
@@ -144,6 +147,18 @@ def test_threads_are_set_and_recorded(tmp_path, capsys):
         torch.set_num_threads(before)
     assert main(["sim", str(config), "--out", str(tmp_path / "p"), "--threads", "0"]) == 2
     assert "--threads must be at least 1" in capsys.readouterr().err
+
+
+def test_a_validation_run_scores_held_out_training_rows_the_same_for_every_run_seed():
+    full = simulation_workload(_with())
+    tuning = [simulation_workload(_with(run={"validation": 0.25, "seed": seed})) for seed in (1, 2)]
+    rows = {tuple(x.tolist()) for x in full.train.features["x"]}
+    assert len(tuning[0].test) == round(0.25 * len(full.train))
+    assert len(tuning[0].train) == len(full.train) - len(tuning[0].test)
+    held_out = [tuple(x.tolist()) for x in tuning[0].test.features["x"]]
+    assert all(x in rows for x in held_out)  # from the training pool: the test set stays unseen
+    assert not set(held_out) & {tuple(x.tolist()) for x in tuning[0].train.features["x"]}
+    assert torch.equal(tuning[0].test.features["x"], tuning[1].test.features["x"])
 
 
 def test_merge_statistics_say_how_much_a_merge_averages():

@@ -39,7 +39,7 @@ from peer.collection_window import censored_waits, collection_window
 from peer.device import pick_device
 from peer.round_momentum import quasi_global_step
 from peer.settings import NodeSettings
-from peer.workloads import Workload, build_workload
+from peer.workloads import Workload
 from robust import STATEFUL, make
 from robust.attacks import MODEL_ATTACKS, sybil_clones
 from robust.history import HistoryRecord
@@ -58,7 +58,6 @@ from sim.runner import (
     churn_events,
     data_attack,
     data_boost,
-    derive_seed,
     model_attack,
     peer_identity,
     peer_shares,
@@ -68,6 +67,8 @@ from sim.runner import (
     simulation_graph,
 )
 from sim.sampler import GraphSampler
+from sim.seeds import derive_seed
+from sim.workload import simulation_workload
 from topology import churn
 from topology.churn import ChurnEvent
 from topology.live import LiveGraph
@@ -124,8 +125,7 @@ class BatchedSimulation:
         self.metrics = MetricsLog()
         c, g = config, config.genesis
         self.rng = np.random.default_rng(derive_seed(self.seed, "sim"))
-        data = config.resolve(config.run.data) if config.run.data else None
-        self.workload: Workload = build_workload(g, data)
+        self.workload: Workload = simulation_workload(config)
         n = c.peers.count
         self.graph = simulation_graph(config, self.seed)
         self.live = LiveGraph(self.graph, repair=c.topology.repair, target_degree=c.topology.degree,
