@@ -115,7 +115,7 @@ def test_every_problem_of_a_config_is_reported_at_once():
                       "genesis": {"aggregation": {"rule": "kurm"}}})
     assert info.value.problems == (
         "[run]: unknown key(s) ['durtion'] (did you mean 'duration'?); expected some of ['baseline', 'data', "
-        "'duration', 'engine', 'eval_every', 'genesis_file', 'mode', 'name', 'rounds', 'seed']",
+        "'duration', 'engine', 'eval_every', 'genesis_file', 'mode', 'name', 'rounds', 'seed', 'validation']",
         "peers.count: expected an integer, got '8'",
         "peers.partition: 'zipf' is not one of ['iid', 'dirichlet', 'pathological', 'sampled']",
         "genesis.aggregation.rule: 'kurm' is not one of ['centered_clipping', 'foolsgold', 'geometric_median', "
