@@ -6,13 +6,14 @@ L=".venv/bin/loragossip sim --no-progress"
 O=runs/results
 # 1. non-IID digits (Dirichlet 0.1), 32 peers, 4-regular, 60 lock-step rounds of K = 10 steps: every method at
 #    five learning rates over seeds 1-3, the own-init setting, and seed 1 of the best methods as a figure
+.venv/bin/loragossip sweep examples/sweeps/noniid-validation.toml --workers 2 --no-progress --out runs/sweeps/noniid-validation
 .venv/bin/loragossip sweep examples/sweeps/noniid.toml --workers 2 --no-progress --out runs/sweeps/noniid
 .venv/bin/loragossip sweep examples/sweeps/noniid-confirm.toml --workers 2 --no-progress --out runs/sweeps/noniid-confirm
 .venv/bin/loragossip sweep examples/sweeps/noniid-own-init.toml --workers 2 --no-progress --out runs/sweeps/noniid-own-init
 $L examples/noniid.toml   --out $O/noniid-mean     --seed 1
 $L examples/dfedsam.toml  --out $O/noniid-dfedsam  --seed 1
 $L examples/momentum.toml --out $O/noniid-momentum --seed 1
-$L examples/noniid.toml   --out $O/noniid-fedavg   --seed 1 --set run.baseline=fedavg --set genesis.training.lr=0.1
+$L examples/noniid.toml   --out $O/noniid-fedavg   --seed 1 --set run.baseline=fedavg --set genesis.training.lr=0.05
 $L examples/noniid.toml   --out $O/noniid-central  --seed 1 --set run.baseline=central --set genesis.training.lr=0.01
 .venv/bin/loragossip sim compare $O/noniid-mean $O/noniid-dfedsam $O/noniid-momentum $O/noniid-fedavg $O/noniid-central \
   --out docs/noniid.png
