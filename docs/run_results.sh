@@ -24,8 +24,17 @@ $L examples/noniid.toml   --out $O/noniid-central  --seed 1 --set run.baseline=c
 .venv/bin/loragossip sweep examples/sweeps/sybil-dirichlet.toml --workers 2 --no-progress --out runs/sweeps/sybil-dirichlet-v3
 .venv/bin/loragossip sweep examples/sweeps/sybil-dirichlet-probation.toml --workers 2 --no-progress \
   --out runs/sweeps/sybil-dirichlet-probation
+.venv/bin/loragossip sweep examples/sweeps/sybil-ceiling.toml --workers 2 --no-progress --out runs/sweeps/sybil-ceiling
+#    where asynchronous push gossip loses against lock-step gossip (seed 11, IID, mean, no attack)
+S=(--threads 1 --seed 11 --set attack.kind=\"none\" --set genesis.aggregation.rule=\"mean\")
+$L examples/sybil.toml "${S[@]}" --out $O/sybil-async-fanout3
+$L examples/sybil.toml "${S[@]}" --set genesis.gossip.fanout=6 --out $O/sybil-async-fanout6
+$L examples/sybil.toml "${S[@]}" --set run.mode=\"sync\" --set run.rounds=185 --set run.eval_every=37 --out $O/sybil-sync
+$L examples/sybil.toml "${S[@]}" --set run.baseline=\"isolated\" --set run.rounds=185 --set run.eval_every=37 \
+  --out $O/sybil-isolated
 # 3. churn over seeds 3, 4, 5: 50 % leave at 1/3 and return at 2/3; 80 % unresponsive over the same span
 .venv/bin/loragossip sweep examples/sweeps/churn.toml --workers 2 --no-progress --out runs/sweeps/churn
+.venv/bin/loragossip sweep examples/sweeps/churn-ceiling.toml --workers 2 --no-progress --out runs/sweeps/churn-ceiling
 # 5. Byzantine: every rule x (none, sign flip, Gaussian, ALIE, IPM) x seeds 1-3, lock-step
 .venv/bin/loragossip sweep examples/sweeps/byzantine.toml --workers 2 --no-progress --out runs/sweeps/byzantine
 .venv/bin/loragossip sweep examples/sweeps/byzantine-ceiling.toml --workers 2 --no-progress --out runs/sweeps/byzantine-ceiling
@@ -36,6 +45,16 @@ $L examples/noniid.toml   --out $O/noniid-central  --seed 1 --set run.baseline=c
   --out runs/sweeps/byzantine-omniscient
 # 9. scaling: 16, 64, 128 peers, gossip against FedAvg, isolated and the central ceiling, seeds 1-3
 .venv/bin/loragossip sweep examples/sweeps/scaling.toml --workers 2 --no-progress --out runs/sweeps/scaling
+# 8. a staleness discount in async gossip, seeds 1-3, with the references at the gossip runs' 124 rounds
+for seed in 1 2 3; do
+  for rule in mean staleness_mean; do
+    $L examples/quickstart.toml --seed $seed --set genesis.aggregation.rule=\"$rule\" --out runs/staleness/$rule-s$seed
+  done
+  for baseline in fedavg isolated central; do
+    $L examples/quickstart.toml --seed $seed --set run.baseline=\"$baseline\" --set run.rounds=124 \
+      --out runs/staleness/$baseline-r124-s$seed
+  done
+done
 # 4. reproducibility: the same config and seed twice
 $L examples/quickstart.toml --out $O/repro-a --seed 42
 $L examples/quickstart.toml --out $O/repro-b --seed 42
