@@ -6,7 +6,8 @@ L=".venv/bin/loragossip sim --no-progress"
 O=runs/results
 # 1. non-IID digits (Dirichlet 0.1), 32 peers, 4-regular, 60 lock-step rounds of K = 10 steps: every method at
 #    five learning rates over seeds 1-3, the own-init setting, and seed 1 of the best methods as a figure
-.venv/bin/loragossip sweep examples/sweeps/noniid-validation.toml --workers 2 --no-progress --out runs/sweeps/noniid-validation
+.venv/bin/loragossip sweep examples/sweeps/noniid.toml --set run.validation=0.2 --workers 2 --no-progress \
+  --out runs/sweeps/noniid-validation
 .venv/bin/loragossip sweep examples/sweeps/noniid.toml --workers 2 --no-progress --out runs/sweeps/noniid
 .venv/bin/loragossip sweep examples/sweeps/noniid-confirm.toml --workers 2 --no-progress --out runs/sweeps/noniid-confirm
 .venv/bin/loragossip sweep examples/sweeps/noniid-own-init.toml --workers 2 --no-progress --out runs/sweeps/noniid-own-init

@@ -21,11 +21,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="examples:\n"
                "  loragossip sweep examples/sweeps/churn.toml --workers 2\n"
                "  loragossip sweep examples/sweeps/sybil.toml --ray auto      (an existing Ray cluster)\n"
+               "  loragossip sweep examples/sweeps/noniid.toml --set run.validation=0.2 \\\n"
+               "      --out runs/sweeps/noniid-validation     (the same cells, scored on a validation split)\n"
                "sweep file format: see examples/sweeps/ and sim/sweep/spec.py",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("sweep", type=Path, help="sweep TOML")
     parser.add_argument("--out", type=Path, help="output folder (default runs/sweeps/<sweep name>)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="add to the sweep's [set] for every cell, e.g. --set run.validation=0.2 "
+                             "(repeatable; needs --out)")
     parser.add_argument("--workers", type=at_least_one,
                         help="local worker processes (default: cores ÷ --cpus-per-cell)")
     parser.add_argument("--ray", metavar="ADDRESS",
@@ -50,8 +55,10 @@ def _run(args: argparse.Namespace) -> int:
         raise CommandError("--workers sizes the local pool; with --ray the cluster decides (use --cpus-per-cell)")
     if args.gpus_per_cell and not args.ray:
         raise CommandError("--gpus-per-cell is a Ray resource request; locally, use --device cuda")
+    if args.overrides and args.out is None:
+        raise CommandError("--set runs other cells than the sweep file's own: give them their own --out")
     try:
-        sweep = load_sweep(args.sweep)
+        sweep = load_sweep(args.sweep, args.overrides)
     except ConfigError as exc:
         raise CommandError(str(exc)) from exc
     out = args.out or Path("runs") / "sweeps" / sweep.name

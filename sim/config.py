@@ -219,17 +219,22 @@ def _check_attack_params(attack: AttackSection) -> None:
             raise ConfigError("attack.params.boost must be > 0")
 
 
-def apply_override(raw: dict[str, Any], assignment: str) -> None:
-    """Apply `section.key=value` (value in TOML syntax; a bare word is a string), e.g.
+def parse_assignment(assignment: str) -> tuple[str, Any]:
+    """`section.key=value` (value in TOML syntax; a bare word is a string) as (path, value), e.g.
     `genesis.aggregation.rule=krum`, `peers.count=32`, `attack.params={ scale = 4.0 }`."""
     if "=" not in assignment:
         raise ConfigError(f"--set {assignment!r}: expected section.key=value")
     path, text = assignment.split("=", 1)
     try:
-        value = tomllib.loads(f"v = {text}")["v"]
+        return path.strip(), tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
-        value = text
-    set_value(raw, path.strip(), value, where=f"--set {assignment!r}")
+        return path.strip(), text
+
+
+def apply_override(raw: dict[str, Any], assignment: str) -> None:
+    """Apply a `--set section.key=value` to a raw config table."""
+    path, value = parse_assignment(assignment)
+    set_value(raw, path, value, where=f"--set {assignment!r}")
 
 
 def set_value(raw: dict[str, Any], path: str, value: Any, *, where: str) -> None:

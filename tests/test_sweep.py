@@ -86,6 +86,18 @@ def test_a_cell_key_changes_with_any_resolved_value_but_not_with_the_name(tmp_pa
     assert not {c.key for c in longer} & {c.key for c in keys}
 
 
+def test_set_overrides_are_the_file_with_those_values_in_its_set_table(tmp_path, capsys):
+    overridden = load_sweep(_write(tmp_path, GRID), ["run.validation=0.2", "run.rounds=3"]).cells
+    written = load_sweep(_write(tmp_path, GRID + '[set]\n"run.validation" = 0.2\n"run.rounds" = 3\n')).cells
+    assert [c.key for c in overridden] == [c.key for c in written]  # the same cells: finished ones are reused
+    replaced = load_sweep(_write(tmp_path, GRID + '[set]\n"run.rounds" = 5\n'), ["run.rounds=3"]).cells
+    assert [c.key for c in replaced] == [c.key for c in load_sweep(_write(tmp_path, GRID), ["run.rounds=3"]).cells]
+    with pytest.raises(ConfigError, match="appear in more than one"):
+        load_sweep(_write(tmp_path, GRID), ["topology.degree=3"])
+    assert main(["sweep", str(_write(tmp_path, GRID)), "--set", "run.rounds=3"]) == 2
+    assert "give them their own --out" in capsys.readouterr().err
+
+
 def test_a_zipped_plot_axis_keeps_cells_that_share_one_value_apart(tmp_path):
     sweep = load_sweep(_write(tmp_path, 'base = "base.toml"\nseeds = [1, 2]\n'
                                         '[grid]\n"genesis.aggregation.rule" = ["mean", "median"]\n'

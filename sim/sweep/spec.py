@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from peer.schema import did_you_mean, unknown_keys
-from sim.config import ConfigError, SimConfig, parse_config, read_toml, set_value
+from sim.config import ConfigError, SimConfig, parse_assignment, parse_config, read_toml, set_value
 
 TOP_LEVEL = ("name", "base", "seeds", "set", "grid", "zip", "plot")
 PLOT_KEYS = ("x", "y", "lines")
@@ -98,10 +98,19 @@ def config_key(config: SimConfig, seed: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def load_sweep(path: str | Path) -> Sweep:
-    """Read and validate a sweep file; every cell's config is built once here to catch errors early."""
+def load_sweep(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Sweep:
+    """Read and validate a sweep file; every cell's config is built once here to catch errors early.
+    `overrides` (`section.key=value`, as `loragossip sim --set`) join the file's [set], replacing a
+    value it has there: the same sweep run another way (a validation split, another device count)
+    without a second copy of the file."""
     path = Path(path)
     raw = read_toml(path, "sweep file")
+    for assignment in overrides:
+        key, value = parse_assignment(assignment)
+        fixed = raw.setdefault("set", {})
+        if not isinstance(fixed, dict):
+            raise ConfigError(f"{path}: [set] must be a table")
+        fixed[key] = value
     try:
         return _parse(raw, path)
     except ConfigError as exc:
