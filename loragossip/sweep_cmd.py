@@ -1,4 +1,4 @@
-"""`loragossip sweep SWEEP.toml [--out DIR] [--workers N | --ray ADDRESS]`: a grid of simulations."""
+"""`loragossip sweep SWEEP.toml [--out DIR] [--set KEY=VALUE] [--workers N | --ray ADDRESS]`: a grid of runs."""
 
 from __future__ import annotations
 
