@@ -37,6 +37,7 @@ if [ "${1:-all}" != minilm ]; then
   S=(--set "run.data=\"$DATA\"" --set run.rounds=6 --set run.eval_every=6)
   $L --out $O/smollm2-ffa        "${S[@]}"
   $L --out $O/smollm2-ffa-fedavg "${S[@]}" --set run.baseline=fedavg
+  $L --out $O/smollm2-ffa-central "${S[@]}" --set run.baseline=central
   $L --out $O/smollm2-sb         "${S[@]}" --set genesis.adapter.scheme=\"sb\" --set genesis.training.lr=0.01
   $L --out $O/smollm2-lora       "${S[@]}" --set genesis.adapter.scheme=\"lora\" --set genesis.training.lr=0.001
 fi
