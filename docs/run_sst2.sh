@@ -8,7 +8,8 @@
 #      learning rate over 3 seeds: examples/sweeps/minilm-lr.toml, then examples/sweeps/minilm.toml.
 #   7, the central ceiling on 20 000 sentences and the full dev set, per scheme (`bash docs/run_sst2.sh central`;
 #      about 17 minutes a run at 1 thread; two at a time on 2 cores): 600 steps of batch 32 on every linear layer,
-#      warm-up over 30 steps, then cosine decay; ffa lr 3e-3 (seeds 1, 2), sb rank 32 and 64 at lr 1e-2.
+#      warm-up over 30 steps, then cosine decay; ffa lr 3e-3 (seeds 1, 2), sb rank 32 and 64 at lr 1e-2 (64: seeds 1, 2);
+#      lora seed 2 at a constant 1e-3.
 # Outputs in runs/results/smollm2-* and runs/results/minilm-*. `bash docs/run_sst2.sh minilm` runs section 7 alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +31,11 @@ if [ "${1:-all}" = central ]; then
   }
   central ffa 0.003 8 1 minilm-central-ffa-all-cosine-lr003 & central ffa 0.003 8 2 minilm-central-ffa-all-cosine-lr003-s2; wait
   central sb 0.01 32 1 minilm-central-sb-all-cosine-r32 & central sb 0.01 64 1 minilm-central-sb-all-cosine-r64; wait
+  central sb 0.01 64 2 minilm-central-sb-all-cosine-r64-s2 &
+  $SIM examples/sst2-minilm.toml --threads 1 --set "run.data=\"$BIG\"" --set run.mode=\"sync\" --set run.rounds=15 \
+    --set genesis.training.lr=0.001 --set genesis.adapter.scheme=\"lora\" --set genesis.training.batch_size=32 \
+    --set run.eval_every=5 --set run.seed=2 --set run.baseline=\"central\" \
+    --set 'genesis.adapter.target_modules=["query","key","value","dense"]' --out "$O/minilm-central-lora-all-s2"; wait
   exit 0
 fi
 if [ "${1:-all}" != minilm ]; then
