@@ -105,16 +105,14 @@ def load_sweep(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) ->
     without a second copy of the file."""
     path = Path(path)
     raw = read_toml(path, "sweep file")
-    for assignment in overrides:
-        key, value = parse_assignment(assignment)
-        swept = [table for table in ("grid", "zip") if isinstance(raw.get(table), dict) and key in raw[table]]
-        if swept:
-            raise ConfigError(f"--set {key}: the sweep varies it in [{swept[0]}]; --set fixes a key it does not vary")
-        fixed = raw.setdefault("set", {})
-        if not isinstance(fixed, dict):
-            raise ConfigError(f"{path}: [set] must be a table")
-        fixed[key] = value
     try:
+        for assignment in overrides:
+            key, value = parse_assignment(assignment)
+            swept = [table for table in ("grid", "zip") if key in _table(raw, table)]
+            if swept:
+                raise ConfigError(f"--set {key}: the sweep varies it in [{swept[0]}]; --set fixes a key it "
+                                  "does not vary")
+            raw["set"] = {**_table(raw, "set"), key: value}
         return _parse(raw, path)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
