@@ -79,11 +79,16 @@ class Testnet:
         return [p for p in self.peers if alive(p.pid)]
 
 
+EXIT_STATUS: dict[int, int] = {}  # wait statuses of the peers this process started and reaped, by pid
+
+
 def alive(pid: int) -> bool:
     """True for a live `loragossip peer` process (a zombie or a reused pid does not count)."""
     with contextlib.suppress(ChildProcessError, OSError):
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False  # our own child, just reaped
+        reaped, status = os.waitpid(pid, os.WNOHANG)
+        if reaped == pid:
+            EXIT_STATUS[pid] = status  # our own child, just reaped: keep how it ended for the error message
+            return False
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -104,6 +109,16 @@ def issue_credentials(directory: Path, state_dir: Path) -> None:
         issue(load_secret(secret), identity.peer_id_str).save(state_dir / CREDENTIALS)
 
 
+def how_it_ended(pid: int) -> str:
+    """"exited with code N" or "was killed by SIGNAME" for a peer this process reaped, else "exited"."""
+    status = EXIT_STATUS.get(pid)
+    if status is None:
+        return "exited"
+    if os.WIFSIGNALED(status):
+        return f"was killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exited with code {os.waitstatus_to_exitcode(status)}"
+
+
 def broker_certificate(directory: Path) -> Path | None:
     """The boot peer's self-signed certificate, when the testnet's broker speaks TLS."""
     cert = directory / "peers" / "boot" / "broker-cert.pem"
@@ -111,7 +126,9 @@ def broker_certificate(directory: Path) -> Path | None:
 
 
 def spawn_peer(directory: Path, name: str, arguments: list[str]) -> PeerProcess:
-    """Start `loragossip peer ARGUMENTS --state-dir DIR/peers/NAME` in its own session, logging to a file."""
+    """Start `loragossip peer ARGUMENTS --state-dir DIR/peers/NAME` in its own session, logging to a file
+    (with the fault handler on from the interpreter's start, so a crash in native code, even during
+    the imports, leaves its Python stack in the log rather than an empty file)."""
     state_dir = directory / "peers" / name
     state_dir.mkdir(parents=True, exist_ok=True)
     issue_credentials(directory, state_dir)
@@ -120,7 +137,8 @@ def spawn_peer(directory: Path, name: str, arguments: list[str]) -> PeerProcess:
         (state_dir / "daemon.json").unlink()  # so waiting reads this run's file, not a previous one
     with open(log, "ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "loragossip", "peer", *arguments, "--state-dir", str(state_dir)],
+            [sys.executable, "-X", "faulthandler", "-m", "loragossip", "peer", *arguments,
+             "--state-dir", str(state_dir)],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     return PeerProcess(name, process.pid, str(state_dir), str(log), arguments)
 
@@ -138,8 +156,9 @@ def wait_started(peer: PeerProcess, timeout: float = 120.0) -> dict[str, Any]:
             break
         time.sleep(0.2)
     tail = Path(peer.log).read_text(errors="replace").splitlines()[-8:] if Path(peer.log).exists() else []
-    reason = "exited" if not alive(peer.pid) else f"did not start within {timeout:.0f} s"
-    raise TestnetError(f"peer {peer.name} {reason}; last log lines:\n" + "\n".join(tail))
+    reason = how_it_ended(peer.pid) if not alive(peer.pid) else f"did not start within {timeout:.0f} s"
+    lines = "last log lines:\n" + "\n".join(tail) if tail else "its log is empty (it ended before its first line)"
+    raise TestnetError(f"peer {peer.name} {reason}; {lines}")
 
 
 def peer_status(peer: PeerProcess) -> dict[str, Any]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 
 import pytest
 
-from peer.testnet import PeerProcess, Testnet, TestnetError, prepare_directory
+from peer.testnet import PeerProcess, Testnet, TestnetError, prepare_directory, spawn_peer, wait_started
 
 
 def _stopped_testnet(directory) -> Testnet:
@@ -73,3 +74,13 @@ def test_a_background_peer_gets_every_option_the_joining_command_was_given():
     assert {k: v for k, v in peer.items() if k not in ("run", "command", "print_settings")} == \
            {k: v for k, v in vars(joined).items()
             if k not in ("run", "command", "verb", "background", "dir", "state_dir")} | {"state_dir": None}
+
+
+def test_a_peer_that_dies_before_it_starts_is_reported_with_how_it_ended(tmp_path):
+    refused = spawn_peer(tmp_path, "refused", ["--genesis", str(tmp_path / "missing.toml")])
+    with pytest.raises(TestnetError, match=r"peer refused exited with code 2; last log lines:\n.*missing\.toml"):
+        wait_started(refused)
+    killed = spawn_peer(tmp_path, "killed", ["--genesis", str(tmp_path / "missing.toml")])
+    os.kill(killed.pid, signal.SIGKILL)  # before the interpreter wrote anything
+    with pytest.raises(TestnetError, match="peer killed was killed by SIGKILL; its log is empty"):
+        wait_started(killed)
