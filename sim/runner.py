@@ -150,9 +150,9 @@ def show_progress(bar: tqdm, metrics: MetricsLog, rounds: list[int]) -> None:
 PROGRESS_TICKS = 10  # async runs: bar updates per evaluation interval, so it moves between evaluations
 
 
-class Simulation:
-    engine = "nodes"
-    resumable = False  # its peers are coroutines mid-round: a run cannot be saved (`sim.resume`)
+class SimulationBase:
+    """What both engines set up first, one way for both: the global generator seeded from the
+    run, the device, the metrics log, the run's generator, the workload and the base graph."""
 
     def __init__(self, config: SimConfig, *, seed: int | None = None, progress: bool = True,
                  device: str | None = None) -> None:
@@ -167,6 +167,15 @@ class Simulation:
         self.rng = np.random.default_rng(derive_seed(self.seed, "sim"))
         self.workload: Workload = simulation_workload(config)
         self.graph = simulation_graph(config, self.seed)
+
+
+class Simulation(SimulationBase):
+    engine = "nodes"
+    resumable = False  # its peers are coroutines mid-round: a run cannot be saved (`sim.resume`)
+
+    def __init__(self, config: SimConfig, *, seed: int | None = None, progress: bool = True,
+                 device: str | None = None) -> None:
+        super().__init__(config, seed=seed, progress=progress, device=device)
         self.live = LiveGraph(self.graph, repair=config.topology.repair, target_degree=config.topology.degree,
                               seed=derive_seed(self.seed, "live"))
         self.network = MemoryNetwork(LinkModel(**vars(config.link)), seed=derive_seed(self.seed, "link"),

@@ -36,10 +36,8 @@ from gossip.replicas import ReplicaReceiver
 from gossip.transport.link_draws import LinkDraws
 from gossip.transport.memory import LinkModel
 from peer.collection_window import censored_waits, collection_window
-from peer.device import pick_device
 from peer.round_momentum import quasi_global_step
 from peer.settings import NodeSettings
-from peer.workloads import Workload
 from robust import STATEFUL, make
 from robust.attacks import MODEL_ATTACKS, sybil_clones
 from robust.history import HistoryRecord
@@ -50,10 +48,11 @@ from sim.batched.replicas import BatchedReplicaSender, received_tensors
 from sim.batched.stacked import build_stacked
 from sim.batched.training import BatchedTrainer
 from sim.config import DATA_ATTACKS, SimConfig
-from sim.metrics import MetricsLog, merge_statistics
+from sim.metrics import merge_statistics
 from sim.resume import stop_after_round
 from sim.runner import (
     LOCK_STEP_WINDOW,
+    SimulationBase,
     attack_inputs,
     churn_events,
     data_attack,
@@ -64,11 +63,9 @@ from sim.runner import (
     pick_adversaries,
     progress_bar,
     show_progress,
-    simulation_graph,
 )
 from sim.sampler import GraphSampler
 from sim.seeds import derive_seed
-from sim.workload import simulation_workload
 from topology import churn
 from topology.churn import ChurnEvent
 from topology.live import LiveGraph
@@ -110,24 +107,14 @@ class _Peer:
     rejected: Counter = field(default_factory=Counter)
 
 
-class BatchedSimulation:
+class BatchedSimulation(SimulationBase):
     engine = "batched"
 
     def __init__(self, config: SimConfig, *, seed: int | None = None, progress: bool = True,
                  device: str | None = None) -> None:
-        self.config = config
-        self.seed = config.run.seed if seed is None else seed
-        # Dropout draws from the global generator: seeded from the run, a run gives the same numbers
-        # whatever ran before it in the process (a sweep worker, a test), not only in a fresh one.
-        torch.manual_seed(derive_seed(self.seed, "torch"))
-        self.progress = progress
-        self.device = pick_device(device)
-        self.metrics = MetricsLog()
+        super().__init__(config, seed=seed, progress=progress, device=device)
         c, g = config, config.genesis
-        self.rng = np.random.default_rng(derive_seed(self.seed, "sim"))
-        self.workload: Workload = simulation_workload(config)
         n = c.peers.count
-        self.graph = simulation_graph(config, self.seed)
         self.live = LiveGraph(self.graph, repair=c.topology.repair, target_degree=c.topology.degree,
                               seed=derive_seed(self.seed, "live"))
         self.link = LinkModel(**vars(c.link))  # the nodes engine's MemoryNetwork link: same formula
