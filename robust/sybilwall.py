@@ -112,13 +112,16 @@ class SybilWall:
 
         Their vectors are views of the history matrix: encode them before the rule runs again.
         """
-        out = []
-        for subject, known in sorted(self.known.items()):  # subject order: draws never follow arrival order
-            if recipient in (subject, known.via):
-                continue
-            if float(torch.rand((), generator=generator)) < self.send_probability(known.distance):
-                out.append(HistoryRecord(subject, known.distance, self.histories.get(subject)))
-        return out
+        # subject order: draws never follow arrival order. One draw per eligible subject, all in one
+        # call: the same numbers as one call per subject (torch's CPU generator fills a tensor in
+        # order), without a Python-level call for each of up to `max_records` subjects per recipient
+        # (17 % of an async SybilWall simulation's time went to those calls).
+        eligible = [(subject, known.distance) for subject, known in sorted(self.known.items())
+                    if recipient not in (subject, known.via)]
+        draws = torch.rand(len(eligible), generator=generator).tolist()
+        return [HistoryRecord(subject, distance, self.histories.get(subject))
+                for (subject, distance), draw in zip(eligible, draws, strict=True)
+                if draw < self.send_probability(distance)]
 
     def wants(self, sender: bytes, subject: bytes, distance: int) -> bool:
         """Would a record about `subject`, held by `sender` at `distance`, be stored? (Lets the

@@ -105,6 +105,25 @@ def test_history_gossip_rules():
     assert abs(rate_c - 0.8 * torch.exp(torch.tensor(-0.8)).item()) < 0.04  # distance 2: λe^{-λ}
 
 
+def test_history_records_are_drawn_one_number_per_eligible_subject_in_subject_order():
+    """The draws a recorded run depends on: one uniform number per subject the recipient may get,
+    in subject order, kept when below the distance's probability (as one scalar draw each)."""
+    rule = SybilWall(lam=0.8)
+    ids = _ids(5, 6)
+    rule(torch.zeros(4), torch.randn(3, 4, generator=torch.Generator().manual_seed(1)), Meta(senders=ids[:3]))
+    rule.receive(ids[0], [HistoryRecord(ids[4], 1, torch.ones(4)), HistoryRecord(ids[5], 2, torch.ones(4))])
+    for recipient in (ids[0], ids[1], b"someone else" + bytes(26)):
+        for seed in range(20):
+            expected, reference = [], torch.Generator().manual_seed(seed)
+            for subject, known in sorted(rule.known.items()):
+                if (recipient not in (subject, known.via)  # the draw happens only for an eligible subject
+                        and float(torch.rand((), generator=reference)) < rule.send_probability(known.distance)):
+                    expected.append(subject)
+            generator = torch.Generator().manual_seed(seed)
+            assert [r.subject for r in rule.records_for(recipient, generator)] == expected
+            assert torch.equal(generator.get_state(), reference.get_state())  # nothing drawn beyond
+
+
 def test_sybilwall_weights_follow_sender_ids_not_positions():
     """Reordering others must not move a weight onto another model (the reference code's fault)."""
     gen = torch.Generator().manual_seed(3)
