@@ -9,7 +9,7 @@
 #   7, the central ceiling on 20 000 sentences and the full dev set, per scheme (`bash docs/run_sst2.sh central`;
 #      about 17 minutes a run at 1 thread; two at a time on 2 cores): 600 steps of batch 32 on every linear layer,
 #      warm-up over 30 steps, then cosine decay; ffa lr 3e-3 (seeds 1, 2), sb rank 32 and 64 at lr 1e-2 (64: seeds 1, 2);
-#      lora seed 2 at a constant 1e-3.
+#      lora seed 2 at a constant 1e-3; lora lr 1e-3 with cosine decay (seeds 1, 2).
 # Outputs in runs/results/smollm2-* and runs/results/minilm-*. `bash docs/run_sst2.sh minilm` runs section 7 alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +36,7 @@ if [ "${1:-all}" = central ]; then
     --set genesis.training.lr=0.001 --set genesis.adapter.scheme=\"lora\" --set genesis.training.batch_size=32 \
     --set run.eval_every=5 --set run.seed=2 --set run.baseline=\"central\" \
     --set 'genesis.adapter.target_modules=["query","key","value","dense"]' --out "$O/minilm-central-lora-all-s2"; wait
+  central lora 0.001 8 1 minilm-central-lora-all-cosine & central lora 0.001 8 2 minilm-central-lora-all-cosine-s2; wait
   exit 0
 fi
 if [ "${1:-all}" != minilm ]; then
