@@ -6,10 +6,11 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from peer.testnet import PeerProcess, Testnet, TestnetError, prepare_directory, spawn_peer, wait_started
+from peer.testnet import PeerProcess, Testnet, TestnetError, alive, prepare_directory, spawn_peer, wait_started
 
 
 def _stopped_testnet(directory) -> Testnet:
@@ -84,3 +85,29 @@ def test_a_peer_that_dies_before_it_starts_is_reported_with_how_it_ended(tmp_pat
     os.kill(killed.pid, signal.SIGKILL)  # before the interpreter wrote anything
     with pytest.raises(TestnetError, match="peer killed was killed by SIGKILL; its log is empty"):
         wait_started(killed)
+
+
+def test_a_peer_process_counts_as_alive_from_the_moment_popen_returns(monkeypatch):
+    """Right after Popen a child's command line can still be empty (its exec has not set it up
+    yet, which the machine's timing decides): ours and running, it is alive, not a stranger's
+    reused pid. Shown with the command line read as empty, then on real processes."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "peer"],
+                               start_new_session=True, stdin=subprocess.DEVNULL)
+    read_bytes = Path.read_bytes
+    with monkeypatch.context() as patch:
+        patch.setattr(Path, "read_bytes", lambda path: b"" if path.name == "cmdline" else read_bytes(path))
+        assert alive(process.pid)
+        assert not alive(os.getpid())  # not a child of ours: an empty command line is nobody's peer
+    process.kill()
+    while alive(process.pid):  # reaps it
+        pass
+    for _ in range(50):
+        process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "peer"],
+                                   start_new_session=True, stdin=subprocess.DEVNULL)
+        try:
+            assert alive(process.pid)
+        finally:
+            process.kill()
+        while alive(process.pid):
+            pass
+        assert not alive(process.pid)
