@@ -115,13 +115,14 @@ class SybilWall:
         # subject order: draws never follow arrival order. One draw per eligible subject, all in one
         # call: the same numbers as one call per subject (torch's CPU generator fills a tensor in
         # order), without a Python-level call for each of up to `max_records` subjects per recipient
-        # (17 % of an async SybilWall simulation's time went to those calls).
+        # (17 % of an async SybilWall simulation's time went to those calls), and each distance's
+        # probability computed once (there are a handful of distances and hundreds of subjects).
         eligible = [(subject, known.distance) for subject, known in sorted(self.known.items())
                     if recipient not in (subject, known.via)]
         draws = torch.rand(len(eligible), generator=generator).tolist()
+        limits = {distance: self.send_probability(distance) for distance in {d for _, d in eligible}}
         return [HistoryRecord(subject, distance, self.histories.get(subject))
-                for (subject, distance), draw in zip(eligible, draws, strict=True)
-                if draw < self.send_probability(distance)]
+                for (subject, distance), draw in zip(eligible, draws, strict=True) if draw < limits[distance]]
 
     def wants(self, sender: bytes, subject: bytes, distance: int) -> bool:
         """Would a record about `subject`, held by `sender` at `distance`, be stored? (Lets the

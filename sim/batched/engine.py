@@ -317,6 +317,7 @@ class BatchedSimulation(SimulationBase):
     def _send_history(self, i: int, targets: list[int]) -> None:
         peer, rule = self.peers[i], self.rules[i]
         self._take_histories(i)
+        decoded: torch.Tensor | None = None  # every history as its receivers decode it, once for all targets
         for target in targets:
             known = peer.heard.get(target, math.inf) <= self._moment(i) + 1e-12
             recipient = self.ids[target] if known else b""
@@ -324,8 +325,10 @@ class BatchedSimulation(SimulationBase):
             if not records:
                 continue
             peer.seq += 1
-            decoded = received_tensors(self.codec.keyframe, self.spec, torch.stack([r.vector for r in records]))
-            payload = [HistoryRecord(r.subject, r.distance, decoded[k]) for k, r in enumerate(records)]
+            if decoded is None:  # the codec decodes row by row: the rows a target gets, decoded alone, are these
+                decoded = received_tensors(self.codec.keyframe, self.spec, rule.histories.matrix())
+            rows = rule.histories.rows_of([r.subject for r in records])
+            payload = [HistoryRecord(r.subject, r.distance, decoded[row]) for r, row in zip(records, rows, strict=True)]
             self._send(i, target, "history", self.sizes.history(records, peer.seq, peer.round), payload)
 
     def _deliver(self, until: float) -> None:
