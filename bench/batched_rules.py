@@ -8,7 +8,9 @@ for G receivers at once) next to two floors measured in the same run, in turn, b
 Columns are milliseconds per call and the rule's time as a multiple of the Gram product.
 FoolsGold keeps one instance per receiver; its columns are the batched engine's `Aggregator`
 (each instance records its pulls, one batched Gram product gives every weight) and the same G
-instances called one by one, as the nodes engine calls them.
+instances called one by one, as the nodes engine calls them. SybilWall also keeps one instance
+per receiver and the `Aggregator` calls it receiver by receiver (its records make each one's
+history set its own); here each knows only its k senders, as FoolsGold's do.
 Run: python -m bench.batched_rules [--groups 64] [--k 4]
 """
 
@@ -23,6 +25,7 @@ from bench.timing import best_of, best_of_interleaved
 from gossip.spec import AdapterSpec, TensorSpec
 from robust import Meta, make
 from robust.foolsgold import FoolsGold
+from robust.sybilwall import SybilWall
 from sim.batched.aggregate import Aggregator, Arrival
 
 RULES = ["median", "trimmed_mean", "krum", "multikrum", "centered_clipping", "geometric_median"]
@@ -35,7 +38,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     print(f"G = {args.groups} receivers, k + 1 = {args.k + 1} candidates each, torch threads {torch.get_num_threads()}")
-    names = [*RULES, "foolsgold", "fg per peer"]
+    names = [*RULES, "foolsgold", "fg per peer", "sybilwall"]
     print(f"{'d':>9} {'mean ms':>8} {'gram ms':>8} " + " ".join(f"{name[:12]:>12}" for name in names))
     for d in (10_000, 100_000, 1_000_000):
         candidates = torch.randn(args.groups, args.k + 1, d)
@@ -44,28 +47,28 @@ def main() -> None:
         for name in RULES:
             rule = make(name, **({"f": 1} if "krum" in name else {}))
             fns[name] = lambda rule=rule, c=candidates: rule.combine(c)
-        fns["foolsgold"], fns["fg per peer"] = foolsgold_calls(candidates)
+        g = args.groups
+        fns["foolsgold"] = aggregator_call(candidates, [FoolsGold() for _ in range(g)])
+        fns["fg per peer"] = aggregator_call(candidates, [_Opaque(FoolsGold()) for _ in range(g)])  # as before batching
+        fns["sybilwall"] = aggregator_call(candidates, [SybilWall() for _ in range(g)])
         best = best_of_interleaved(fns, rounds)
         cells = [f"{best[n] * 1e3:7.1f}/{best[n] / best['gram']:<4.1f}" for n in names]
         print(f"{d:>9} {best['mean'] * 1e3:8.2f} {best['gram'] * 1e3:8.2f} " + " ".join(f"{c:>12}" for c in cells))
     print("cells: milliseconds / multiple of the Gram product")
 
 
-def foolsgold_calls(candidates: torch.Tensor):
-    """FoolsGold for every receiver of `candidates` (`[G, k + 1, d]`, own model first), through the
-    batched engine's Aggregator: its batched path, and its peer-by-peer path (the instances
-    wrapped so that it does not recognise them), which it took before."""
+def aggregator_call(candidates: torch.Tensor, rules: list) -> Callable[[], None]:
+    """One call of the batched engine's Aggregator over every receiver of `candidates`
+    (`[G, k + 1, d]`, own model first), each receiver with its own rule instance from `rules` and
+    the same k senders (the histories' shape)."""
     g, m, d = candidates.shape
     ids = [bytes([i % 256, i // 256]) * 16 for i in range(g + m)]
-    senders = range(g, g + m - 1)  # the same k senders for everyone: the histories' shape
+    senders = range(g, g + m - 1)
     spec = AdapterSpec((TensorSpec("w", (d,)),))
     inboxes = {r: [Arrival(s, candidates[r, 1 + j], 0, 1) for j, s in enumerate(senders)] for r in range(g)}
-    generators = [torch.Generator() for _ in range(g)]
-    batched = Aggregator([FoolsGold() for _ in range(g)], spec, ids, generators)
-    per_peer = Aggregator([_Opaque(FoolsGold()) for _ in range(g)], spec, ids, generators)
+    aggregate = Aggregator(rules, spec, ids, [torch.Generator() for _ in range(g)])
     vectors = candidates[:, 0].clone()
-    return (lambda: batched(vectors, inboxes, lambda r: m - 1, [0] * g),
-            lambda: per_peer(vectors, inboxes, lambda r: m - 1, [0] * g))
+    return lambda: aggregate(vectors, inboxes, lambda r: m - 1, [0] * g)
 
 
 class _Opaque:
