@@ -22,21 +22,21 @@ head -201 ../shared/data/sst2/dev.tsv > "$DATA/dev.tsv"
 if [ "${1:-all}" = central ]; then
   BIG="$PWD/runs/data/sst2-20k"
   mkdir -p "$BIG" && head -20001 ../shared/data/sst2/train.tsv > "$BIG/train.tsv" && cp ../shared/data/sst2/dev.tsv "$BIG/"
-  central() {  # scheme, lr, rank, seed, out
+  COSINE=(--set genesis.training.warmup_steps=30 --set genesis.training.decay_steps=570)
+  central() {  # scheme, lr, rank, seed, out, then options of its own (the schedule)
     $SIM examples/sst2-minilm.toml --threads 1 --set "run.data=\"$BIG\"" --set run.mode=\"sync\" --set run.rounds=15 \
       --set genesis.adapter.scheme=\"$1\" --set genesis.adapter.rank="$3" --set genesis.training.lr="$2" \
-      --set genesis.training.batch_size=32 --set genesis.training.warmup_steps=30 --set genesis.training.decay_steps=570 \
-      --set run.eval_every=5 --set run.seed="$4" --set run.baseline=\"central\" \
-      --set 'genesis.adapter.target_modules=["query","key","value","dense"]' --out "$O/$5"
+      --set genesis.training.batch_size=32 --set run.eval_every=5 --set run.seed="$4" --set run.baseline=\"central\" \
+      --set 'genesis.adapter.target_modules=["query","key","value","dense"]' "${@:6}" --out "$O/$5"
   }
-  central ffa 0.003 8 1 minilm-central-ffa-all-cosine-lr003 & central ffa 0.003 8 2 minilm-central-ffa-all-cosine-lr003-s2; wait
-  central sb 0.01 32 1 minilm-central-sb-all-cosine-r32 & central sb 0.01 64 1 minilm-central-sb-all-cosine-r64; wait
-  central sb 0.01 64 2 minilm-central-sb-all-cosine-r64-s2 &
-  $SIM examples/sst2-minilm.toml --threads 1 --set "run.data=\"$BIG\"" --set run.mode=\"sync\" --set run.rounds=15 \
-    --set genesis.training.lr=0.001 --set genesis.adapter.scheme=\"lora\" --set genesis.training.batch_size=32 \
-    --set run.eval_every=5 --set run.seed=2 --set run.baseline=\"central\" \
-    --set 'genesis.adapter.target_modules=["query","key","value","dense"]' --out "$O/minilm-central-lora-all-s2"; wait
-  central lora 0.001 8 1 minilm-central-lora-all-cosine & central lora 0.001 8 2 minilm-central-lora-all-cosine-s2; wait
+  central ffa 0.003 8 1 minilm-central-ffa-all-cosine-lr003 "${COSINE[@]}" &
+  central ffa 0.003 8 2 minilm-central-ffa-all-cosine-lr003-s2 "${COSINE[@]}"; wait
+  central sb 0.01 32 1 minilm-central-sb-all-cosine-r32 "${COSINE[@]}" &
+  central sb 0.01 64 1 minilm-central-sb-all-cosine-r64 "${COSINE[@]}"; wait
+  central sb 0.01 64 2 minilm-central-sb-all-cosine-r64-s2 "${COSINE[@]}" &
+  central lora 0.001 8 2 minilm-central-lora-all-s2; wait  # a constant rate
+  central lora 0.001 8 1 minilm-central-lora-all-cosine "${COSINE[@]}" &
+  central lora 0.001 8 2 minilm-central-lora-all-cosine-s2 "${COSINE[@]}"; wait
   exit 0
 fi
 if [ "${1:-all}" != minilm ]; then
