@@ -1,4 +1,4 @@
-"""`loragossip sweep SWEEP.toml [--out DIR] [--set KEY=VALUE] [--workers N | --ray ADDRESS]`: a grid of runs."""
+"""`loragossip sweep SWEEP.toml [--out DIR] [--set KEY=VALUE] [--seeds LIST] [--workers N | --ray ADDR]`: runs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from loragossip.errors import CommandError
-from loragossip.types import at_least_one, non_negative
+from loragossip.types import at_least_one, non_negative, seed_list
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="add to the sweep's [set] for every cell, e.g. --set run.validation=0.2 "
                              "(repeatable; needs --out)")
+    parser.add_argument("--seeds", type=seed_list, metavar="SEEDS",
+                        help="run the cells on these seeds instead of the file's, e.g. 21-28 or 1,5,9 "
+                             "(held-out seeds for a setting picked on the file's own; needs --out)")
     parser.add_argument("--workers", type=at_least_one,
                         help="local worker processes (default: cores ÷ --cpus-per-cell)")
     parser.add_argument("--ray", metavar="ADDRESS",
@@ -55,10 +58,10 @@ def _run(args: argparse.Namespace) -> int:
         raise CommandError("--workers sizes the local pool; with --ray the cluster decides (use --cpus-per-cell)")
     if args.gpus_per_cell and not args.ray:
         raise CommandError("--gpus-per-cell is a Ray resource request; locally, use --device cuda")
-    if args.overrides and args.out is None:
-        raise CommandError("--set runs other cells than the sweep file's own: give them their own --out")
+    if (args.overrides or args.seeds) and args.out is None:
+        raise CommandError("--set and --seeds run other cells than the sweep file's own: give them their own --out")
     try:
-        sweep = load_sweep(args.sweep, args.overrides)
+        sweep = load_sweep(args.sweep, args.overrides, args.seeds)
     except ConfigError as exc:
         raise CommandError(str(exc)) from exc
     out = args.out or Path("runs") / "sweeps" / sweep.name

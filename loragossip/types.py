@@ -1,5 +1,6 @@
-"""argparse types for numbers that must be finite and in range: `float("nan")` parses, and
-NaN passes every `<=` check, so a plain `type=float` lets it through to where it does harm."""
+"""argparse types for numbers that must be finite and in range (`float("nan")` parses, and
+NaN passes every `<=` check, so a plain `type=float` lets it through to where it does harm), and
+for lists of seeds."""
 
 from __future__ import annotations
 
@@ -57,3 +58,18 @@ def non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
     return value
+
+
+def seed_list(text: str) -> list[int]:
+    """Seeds as people type them: `1,5,9`, a range `21-28` (both ends included), or both mixed."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        first, dash, last = part.strip().partition("-")
+        start = _integer(first, "seeds such as 21-28 or 1,5,9")
+        end = _integer(last, "seeds such as 21-28 or 1,5,9") if dash else start
+        if end < start:
+            raise argparse.ArgumentTypeError(f"seed range {part.strip()!r} runs backwards")
+        seeds.extend(range(start, end + 1))
+    if len(set(seeds)) < len(seeds):
+        raise argparse.ArgumentTypeError(f"seeds {text!r} repeat a seed")
+    return seeds

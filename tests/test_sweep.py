@@ -98,6 +98,32 @@ def test_set_overrides_are_the_file_with_those_values_in_its_set_table(tmp_path,
     assert "give them their own --out" in capsys.readouterr().err
 
 
+def test_seeds_given_on_the_command_line_replace_the_files_seeds(tmp_path, capsys):
+    held_out = load_sweep(_write(tmp_path, GRID), seeds=[7, 8, 9])
+    written = load_sweep(_write(tmp_path, GRID.replace("seeds = [1, 2]", "seeds = [7, 8, 9]")))
+    assert held_out.seeds == (7, 8, 9) and [c.key for c in held_out.cells] == [c.key for c in written.cells]
+    assert main(["sweep", str(_write(tmp_path, GRID)), "--seeds", "7-9"]) == 2
+    assert "give them their own --out" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("text", "seeds"), [("21-24", [21, 22, 23, 24]), ("1,5,9", [1, 5, 9]), ("3", [3]),
+                                             ("1-2, 7", [1, 2, 7])])
+def test_a_seed_list_reads_ranges_and_commas(text, seeds):
+    from loragossip.types import seed_list
+
+    assert seed_list(text) == seeds
+
+
+@pytest.mark.parametrize("text", ["5-3", "1,1", "a-b", ""])
+def test_a_bad_seed_list_is_refused_with_its_reason(text):
+    import argparse
+
+    from loragossip.types import seed_list
+
+    with pytest.raises(argparse.ArgumentTypeError):
+        seed_list(text)
+
+
 def test_a_zipped_plot_axis_keeps_cells_that_share_one_value_apart(tmp_path):
     sweep = load_sweep(_write(tmp_path, 'base = "base.toml"\nseeds = [1, 2]\n'
                                         '[grid]\n"genesis.aggregation.rule" = ["mean", "median"]\n'

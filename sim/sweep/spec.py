@@ -98,13 +98,17 @@ def config_key(config: SimConfig, seed: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def load_sweep(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Sweep:
+def load_sweep(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
+               seeds: list[int] | tuple[int, ...] | None = None) -> Sweep:
     """Read and validate a sweep file; every cell's config is built once here to catch errors early.
     `overrides` (`section.key=value`, as `loragossip sim --set`) join the file's [set], replacing a
-    value it has there: the same sweep run another way (a validation split, another device count)
-    without a second copy of the file."""
+    value it has there, and `seeds` replaces its seeds: the same sweep run another way (a validation
+    split, another device count, held-out seeds for a setting picked on the file's own) without a
+    second copy of the file."""
     path = Path(path)
     raw = read_toml(path, "sweep file")
+    if seeds is not None:
+        raw["seeds"] = list(seeds)
     try:
         for assignment in overrides:
             key, value = parse_assignment(assignment)
