@@ -19,12 +19,15 @@ $L examples/noniid.toml   --out $O/noniid-central  --seed 1 --set run.baseline=c
 .venv/bin/loragossip sim compare $O/noniid-mean $O/noniid-dfedsam $O/noniid-momentum $O/noniid-fedavg $O/noniid-central \
   --out docs/noniid.png
 # 2. 25 % Sybil clones of one adversary: 4 rules x (no attack, label flip, boosted 10x, backdoor) x seeds 11-13;
-#    the backdoor and the boosted flip over 8 seeds beside their floors; non-IID, with and without probation
+#    the backdoor and the boosted flip over 8 seeds beside their floors, and on 8 held-out seeds; non-IID,
+#    with the default probation and the paper's rule (probation 0)
 .venv/bin/loragossip sweep examples/sweeps/sybil.toml --workers 2 --no-progress --out runs/sweeps/sybil-v3
 .venv/bin/loragossip sweep examples/sweeps/sybil-seeds.toml --workers 2 --no-progress --out runs/sweeps/sybil-seeds
+.venv/bin/loragossip sweep examples/sweeps/sybil-seeds.toml --workers 2 --no-progress --seeds 21-28 \
+  --out runs/sweeps/sybil-seeds-heldout
 .venv/bin/loragossip sweep examples/sweeps/sybil-dirichlet.toml --workers 2 --no-progress --out runs/sweeps/sybil-dirichlet-v3
-.venv/bin/loragossip sweep examples/sweeps/sybil-dirichlet-probation.toml --workers 2 --no-progress \
-  --out runs/sweeps/sybil-dirichlet-probation
+.venv/bin/loragossip sweep examples/sweeps/sybil-dirichlet-paper.toml --workers 2 --no-progress \
+  --out runs/sweeps/sybil-dirichlet-paper
 .venv/bin/loragossip sweep examples/sweeps/sybil-ceiling.toml --workers 2 --no-progress --out runs/sweeps/sybil-ceiling
 #    where asynchronous push gossip loses against lock-step gossip (seed 11, IID, mean, no attack)
 S=(--threads 1 --seed 11 --set attack.kind=\"none\" --set genesis.aggregation.rule=\"mean\")

@@ -49,7 +49,7 @@ def test_sybilwall_gives_a_clone_clique_near_zero_weight_and_honest_peers_high_w
     gen = torch.Generator().manual_seed(1)
     own, good, bad = _honest_and_sybils(gen)
     senders = _ids(1, 10) + _ids(2, 5)
-    rule = SybilWall()
+    rule = SybilWall(probation=0)  # the paper's rule: every neighbour counts from its first update
     for _ in range(3):  # a few rounds build the histories
         out = rule(own, torch.cat([good, bad]), Meta(senders=senders))
     subjects = list(rule.known)
@@ -141,7 +141,7 @@ def test_sybilwall_on_probation_ignores_a_neighbours_first_updates_but_records_t
     gen = torch.Generator().manual_seed(4)
     own, good, _ = _honest_and_sybils(gen, honest=4, sybils=0, d=50)
     senders = _ids(1, 4)
-    on_probation, plain = SybilWall(probation=2), SybilWall()
+    on_probation, plain = SybilWall(probation=2), SybilWall(probation=0)
     for merge in range(3):
         out = on_probation(own, good, Meta(senders=senders))
         expected = plain(own, good, Meta(senders=senders))
