@@ -149,6 +149,9 @@ def test_sybilwall_on_probation_ignores_a_neighbours_first_updates_but_records_t
             assert torch.equal(out, own)  # every neighbour still on probation: the own model stays
         else:
             assert torch.allclose(out, expected, atol=1e-6)  # their histories were kept meanwhile
+    default = SybilWall()  # on by default (docs/RESULTS.md section 2): 5 merges, then the histories decide
+    outs = [default(own, good, Meta(senders=senders)) for _ in range(6)]
+    assert all(torch.equal(out, own) for out in outs[:5]) and not torch.equal(outs[5], own)
     with pytest.raises(ValueError, match="probation"):
         SybilWall(probation=-1)
 
