@@ -1,4 +1,4 @@
-"""`loragossip sweep SWEEP.toml [--out DIR] [--set KEY=VALUE] [--seeds LIST] [--workers N | --ray ADDR]`: runs."""
+"""`loragossip sweep SWEEP.toml [--out DIR] [--set KEY=VALUE] [--seeds LIST] [...]`: a grid of runs."""
 
 from __future__ import annotations
 

@@ -62,7 +62,7 @@ SYBIL_FLIP = {"kind": "label_flip", "fraction": 0.25, "sybil": True}  # one pois
     ("fp16", "krum", {}), ("fp16", "multikrum", {}), ("fp16", "centered_clipping", {}),  # batched Gram, clipping
     ("fp16", "geometric_median", {}),
     # attackers send after hearing. fp32: with fp16, a last-bit training difference between the engines
-    # (3e-8, which depends on the CPU's kernels) flips one fp16 step of a heard model (1.2e-4) now and
+    # (3e-8, which differs between machines) flips one fp16 step of a heard model (1.2e-4) now and
     # then, and ALIE's z = 5 times that σ reaches the honest peers: 5.7e-4 after six rounds on one machine
     ("fp32", "median", {"attack": {"kind": "alie", "fraction": 0.25}}),
     ("fp32", "median", {"attack": {"kind": "alie", "fraction": 0.25, "omniscient": True}}),  # every honest model
