@@ -39,10 +39,12 @@ from peer.seams import Behaviour, Extension, FreeRunning, Handler, Honest, Pacer
 from peer.settings import NodeSettings
 from peer.trainer import Trainer
 from robust import Meta, make
+from robust.history import Remembers
 
 log = logging.getLogger(__name__)
 SEQ_JUMP_ON_RESTORE = 100_000
 MOMENTUM_TENSOR = "round_momentum"  # the momentum buffer's name in a checkpoint
+RULE_PREFIX = "rule/"  # a remembering rule's tensors in a checkpoint (its other state: state["rule"])
 
 
 @dataclass(frozen=True)
@@ -361,6 +363,9 @@ class PeerNode:
         tensors, state = self.trainer.state()
         if self.momentum is not None:
             tensors[MOMENTUM_TENSOR] = self.momentum.clone()
+        if isinstance(self.rule, Remembers):  # SybilWall's and FoolsGold's histories: who is a clone
+            rule_tensors, state["rule"] = self.rule.state()
+            tensors.update({RULE_PREFIX + name: value for name, value in rule_tensors.items()})
         state.update(round=self.round, seq=self.seq, network_id=self.net.hex())
         self.checkpoints.save(tensors, state)
 
@@ -379,7 +384,12 @@ class PeerNode:
                                                      and rnd >= 0 and seq >= 0):
                     raise ValueError("state.json lacks network_id, or round and seq as whole numbers")
                 momentum = self._checkpoint_momentum(tensors)
-                self.trainer.restore(tensors, state)
+                undo_rule = self._restore_rule(tensors, state)
+                try:
+                    self.trainer.restore(tensors, state)
+                except ValueError:
+                    undo_rule()
+                    raise
                 self.momentum = momentum
             except (KeyError, ValueError) as exc:
                 log.warning("skipping checkpoint %s: %s", path, exc)
@@ -389,6 +399,20 @@ class PeerNode:
             self.round, self.seq = rnd, seq + SEQ_JUMP_ON_RESTORE
             return True
         return False
+
+    def _restore_rule(self, tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> Callable[[], None]:
+        """Give a remembering rule its checkpointed memory (ValueError, the rule unchanged, when it
+        does not fit); returns what undoes it. A checkpoint written before rules were checkpointed
+        has none: the rule starts empty, as it did then."""
+        if not isinstance(self.rule, Remembers) or "rule" not in state:
+            return lambda: None
+        rule, width = self.rule, self.adapter.spec.numel
+        before = rule.state()
+        if not isinstance(state["rule"], dict):
+            raise ValueError("state.json's rule entry is not a table")
+        rule.restore({name.removeprefix(RULE_PREFIX): value for name, value in tensors.items()
+                      if name.startswith(RULE_PREFIX)}, state["rule"], width)
+        return lambda: rule.restore(*before, width)
 
     def _checkpoint_momentum(self, tensors: dict[str, torch.Tensor]) -> torch.Tensor | None:
         """The momentum buffer a checkpoint holds (zeros when it was written without one); ValueError

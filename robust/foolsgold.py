@@ -13,6 +13,7 @@ the own model keeps weight 1 and the result is the weighted mean over [own] + ot
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -100,3 +101,10 @@ class FoolsGold:
         if list(senders) == self.histories.keys():  # the rows in use are exactly this round's senders
             return self.histories.matrix()
         return self.histories.select(senders)
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """The histories, for a checkpoint (`robust.history.Remembers`)."""
+        return self.histories.state()
+
+    def restore(self, tensors: dict[str, torch.Tensor], state: dict[str, Any], width: int) -> None:
+        self.histories = HistoryMatrix.from_state(tensors, state, width)

@@ -4,12 +4,16 @@ FoolsGold and SybilWall compare update histories pairwise. Kept as one tensor pe
 call had to stack them (a copy of every history) before the Gram matrix; here the rows in use
 are always `0..m-1` of one matrix, so the Gram matrix runs on a view, and adding this round's
 pulls writes in place. Removing a key moves the last row into its slot to keep rows dense.
+
+The histories are a peer's memory of who sent what: a daemon checkpoints them with its adapter
+(`state`, `from_state`), so a restart does not make every known clone a stranger again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
@@ -24,6 +28,29 @@ class HistoryRecord:
     subject: bytes
     distance: int
     vector: torch.Tensor
+
+
+@runtime_checkable
+class Remembers(Protocol):
+    """A rule with a memory (FoolsGold's and SybilWall's histories) that a peer checkpoints.
+
+    `state()` gives tensors and JSON-able values; `restore(tensors, state, width)` takes them back,
+    all or nothing: ValueError, with the rule unchanged, when they do not fit (`width`: the
+    adapter's length)."""
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]: ...
+
+    def restore(self, tensors: dict[str, torch.Tensor], state: dict[str, Any], width: int) -> None: ...
+
+
+def peer_ids(values: Any, what: str) -> list[bytes]:
+    """Hex peer ids from a checkpoint's JSON as bytes; ValueError when they are not."""
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ValueError(f"{what}: expected a list of hex peer ids")
+    try:
+        return [bytes.fromhex(v) for v in values]
+    except ValueError as exc:
+        raise ValueError(f"{what}: {exc}") from None
 
 
 class HistoryMatrix:
@@ -117,6 +144,29 @@ class HistoryMatrix:
             self._rows[moved] = row
             self._keys[row] = moved
         self._keys.pop()
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Every row, in row order, and its key: what `from_state` rebuilds exactly."""
+        return {"histories": self.matrix().clone()}, {"keys": [k.hex() for k in self._keys]}
+
+    @classmethod
+    def from_state(cls, tensors: dict[str, torch.Tensor], state: dict[str, Any], width: int) -> HistoryMatrix:
+        """The matrix `state()` described; ValueError when the rows are not `[len(keys), width]`
+        finite float values under distinct keys."""
+        keys = peer_ids(state.get("keys"), "histories' keys")
+        rows = tensors.get("histories")
+        if rows is None or not rows.is_floating_point():
+            raise ValueError("histories: no floating-point rows")
+        if len(set(keys)) < len(keys):
+            raise ValueError("histories: a key appears twice")
+        if rows.dim() != 2 or rows.shape[0] != len(keys) or (keys and rows.shape[1] != width):
+            raise ValueError(f"histories of shape {tuple(rows.shape)}, expected ({len(keys)}, {width})")
+        if not bool(torch.isfinite(rows).all()):
+            raise ValueError("histories hold non-finite values")
+        restored = cls()
+        for key, row in zip(keys, rows, strict=True):
+            restored.set(key, row.float())
+        return restored
 
     def select(self, keys: tuple[bytes, ...] | list[bytes]) -> torch.Tensor:
         """`[len(keys), d]` copy of the rows of `keys`, in that order."""

@@ -54,12 +54,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from robust.coordinatewise import coordinate_median
 from robust.foolsgold import check_senders, foolsgold_weights
-from robust.history import HistoryMatrix, HistoryRecord
+from robust.history import HistoryMatrix, HistoryRecord, peer_ids
 from robust.mean import mix_with_own
 from robust.meta import Meta
 
@@ -150,6 +151,34 @@ class SybilWall:
             self.known[record.subject] = _Known(distance, sender)
             self.histories.set(record.subject, record.vector)
         self._evict()
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Histories, where each subject is known from, and each sender's merges (its probation):
+        what a checkpoint keeps (`robust.history.Remembers`)."""
+        tensors, state = self.histories.state()
+        state["known"] = {subject.hex(): [known.distance, known.via.hex() if known.via is not None else None]
+                          for subject, known in self.known.items()}
+        state["merges"] = {sender.hex(): count for sender, count in self.merges.items()}
+        return tensors, state
+
+    def restore(self, tensors: dict[str, torch.Tensor], state: dict[str, Any], width: int) -> None:
+        histories = HistoryMatrix.from_state(tensors, state, width)
+        known_raw, merges_raw = state.get("known"), state.get("merges")
+        if not isinstance(known_raw, dict) or not isinstance(merges_raw, dict):
+            raise ValueError("sybilwall state: expected 'known' and 'merges' tables")
+        known: dict[bytes, _Known] = {}
+        for subject, entry in zip(peer_ids(list(known_raw), "known subjects"), known_raw.values(), strict=True):
+            if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], int) and entry[0] >= 1
+                    and (entry[1] is None) == (entry[0] == 1)):
+                raise ValueError(f"sybilwall state: subject {subject.hex()[:12]}: bad entry {entry!r}")
+            known[subject] = _Known(entry[0], None if entry[1] is None else peer_ids([entry[1]], "relay")[0])
+        if set(known) != set(histories.keys()):
+            raise ValueError("sybilwall state: the known subjects are not the histories' keys")
+        counts = list(merges_raw.values())
+        if not all(isinstance(c, int) and c >= 0 for c in counts):
+            raise ValueError("sybilwall state: merge counts must be whole numbers >= 0")
+        merges = dict(zip(peer_ids(list(merges_raw), "merge senders"), counts, strict=True))
+        self.histories, self.known, self.merges = histories, known, merges
 
     def _evict(self) -> None:
         """Past `max_records`, forget the farthest distant records first; direct neighbours stay."""

@@ -26,6 +26,7 @@ from peer.settings import NodeSettings
 from peer.trainer import Trainer
 from peer.workloads import build_workload
 from robust.history import HistoryRecord
+from robust.meta import Meta
 from sim.clock import run_virtual
 
 NEIGHBOUR = "n1"
@@ -223,6 +224,51 @@ def test_a_restored_node_resumes_its_round_and_jumps_its_sequence_past_what_it_m
     assert again.round == 3 and again.seq == 3 + SEQ_JUMP_ON_RESTORE
     assert torch.equal(again.adapter.get_vector(), trained)
     assert not make_node(workload, tmp_path / "empty").restore_checkpoint()
+
+
+SYBILWALL = {"aggregation": {"rule": "sybilwall", "params": {}}}
+
+
+def _sybilwall_node_after(workload, tmp_path, rounds: int) -> PeerNode:
+    """A SybilWall node that heard one neighbour for `rounds` rounds (a checkpoint after each)."""
+    node = make_node(workload, tmp_path, settings=NodeSettings(initial_window=0.5), **SYBILWALL)
+    neighbour = Identity.generate()
+
+    async def scenario() -> None:
+        for r in range(rounds):
+            node.handle(NEIGHBOUR, update_frame(node, neighbour, r + 1, node.adapter.get_vector() + 0.01 * (r + 1), r))
+            await node.run_round()
+
+    run_virtual(scenario())
+    return node
+
+
+def test_a_restored_node_remembers_its_rules_histories_and_probation(workload, tmp_path):
+    """Kill -9 must not make every known clone a stranger again: the rule's memory is checkpointed."""
+    node = _sybilwall_node_after(workload, tmp_path, 3)
+    tensors, state = node.rule.state()
+    assert len(state["keys"]) == 1 and list(node.rule.merges.values()) == [3]  # a memory to lose
+    again = make_node(workload, tmp_path, **SYBILWALL)
+    assert again.restore_checkpoint()
+    restored_tensors, restored_state = again.rule.state()
+    assert restored_state == state and torch.equal(restored_tensors["histories"], tensors["histories"])
+    own, others = node.adapter.get_vector(), node.adapter.get_vector()[None] + 0.02
+    meta = Meta(senders=(next(iter(node.rule.merges)),))
+    assert torch.equal(again.rule(own, others, meta), node.rule(own, others, meta))
+
+
+def test_a_checkpoint_whose_rule_memory_does_not_fit_is_skipped_and_the_rule_is_left_alone(workload, tmp_path):
+    node = _sybilwall_node_after(workload, tmp_path, 2)
+    good_tensors, good_state = node.rule.state()
+    tensors, state = node.trainer.state()
+    _, state["rule"] = node.rule.state()
+    tensors["rule/histories"] = torch.ones(len(good_state["keys"]), 3)  # not this adapter's width
+    state.update(round=node.round + 1, seq=node.seq, network_id=node.net.hex())
+    node.checkpoints.save(tensors, state)  # newest, and wrong: the one before it is used
+    again = make_node(workload, tmp_path, **SYBILWALL)
+    assert again.restore_checkpoint() and again.round == 2
+    assert again.rule.state()[1] == good_state and torch.equal(again.rule.state()[0]["histories"],
+                                                                good_tensors["histories"])
 
 
 def test_each_message_kind_reaches_the_handler_registered_for_it(workload):

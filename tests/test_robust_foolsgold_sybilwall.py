@@ -236,3 +236,30 @@ def test_a_sybilwall_record_from_one_sender_keeps_both_signs():
     own, sender = torch.tensor([0.0, 0.0, 1.0]), torch.tensor([[1.0, -1.0, 1.0]])
     rule(own, sender, Meta(senders=[b"a" * 32]))
     assert torch.equal(rule.histories.get(b"a" * 32), torch.tensor([0.5, -0.5, 0.0]))
+
+
+def test_sybilwall_and_foolsgold_memories_round_trip_and_a_misfit_changes_nothing():
+    """What a peer checkpoints: histories, direct and distant subjects, and probation counts."""
+    gen = torch.Generator().manual_seed(5)
+    own, good, bad = _honest_and_sybils(gen, honest=3, sybils=2, d=40)
+    senders, relay = _ids(1, 3) + _ids(2, 2), b"\xbb" * 38
+    rule, gold = SybilWall(), make("foolsgold")
+    for _ in range(2):
+        rule(own, torch.cat([good, bad]), Meta(senders=senders))
+        gold(own, torch.cat([good, bad]), Meta(senders=senders))
+    rule.receive(relay, [HistoryRecord(b"\xcc" * 38, 1, bad[0] * 2)])  # a distant subject, two hops away
+    for original, fresh in ((rule, SybilWall()), (gold, make("foolsgold"))):
+        tensors, state = original.state()
+        fresh.restore(tensors, state, width=40)
+        again_tensors, again_state = fresh.state()
+        assert again_state == state and torch.equal(again_tensors["histories"], tensors["histories"])
+        out = fresh(own, torch.cat([good, bad]), Meta(senders=senders))
+        assert torch.equal(out, original(own, torch.cat([good, bad]), Meta(senders=senders)))
+    tensors, state = rule.state()
+    before = rule.state()
+    for broken in ({**state, "known": {**state["known"], (b"\xcc" * 38).hex(): [1, relay.hex()]}},  # direct via a relay
+                   {**state, "merges": {senders[0].hex(): -1}},
+                   {**state, "known": {}}):
+        with pytest.raises(ValueError, match="sybilwall state"):
+            rule.restore(tensors, broken, width=40)
+        assert rule.state()[1] == before[1]

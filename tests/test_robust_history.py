@@ -1,7 +1,9 @@
-"""HistoryMatrix against a dict-of-tensors reference, under any sequence of operations."""
+"""HistoryMatrix against a dict-of-tensors reference, under any sequence of operations; its
+checkpoint state round-trips exactly and refuses what does not fit."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
@@ -65,3 +67,33 @@ def test_pulls_in_column_blocks_are_exactly_the_whole_update():
     matrix.add_pulls(keys, others, own)
     assert torch.equal(matrix.matrix(), (start + others) - own)
     assert matrix.rows_of([b"b", b"a"]) == [1, 0]
+
+
+@given(st.lists(operation, max_size=30), st.integers(0, 2**16))
+def test_the_checkpoint_state_rebuilds_the_same_rows_in_the_same_order(operations, seed):
+    generator = torch.Generator().manual_seed(seed)
+    matrix = HistoryMatrix(initial_capacity=2)
+    for op, arg in operations:
+        if op == "add":
+            matrix.add_pulls(arg, torch.randn(len(arg), 3, generator=generator), torch.randn(3, generator=generator))
+        elif op == "set":
+            matrix.set(arg, torch.randn(3, generator=generator))
+        elif arg in matrix:
+            matrix.remove(arg)
+    restored = HistoryMatrix.from_state(*matrix.state(), width=3)
+    assert restored.keys() == matrix.keys()
+    assert torch.equal(restored.matrix(), matrix.matrix()) if len(matrix) else len(restored) == 0
+
+
+@pytest.mark.parametrize(("tensors", "state", "error"), [
+    ({"histories": torch.zeros(2, 3)}, {"keys": ["aa"]}, "shape"),
+    ({"histories": torch.zeros(1, 4)}, {"keys": ["aa"]}, "shape"),
+    ({"histories": torch.full((1, 3), float("nan"))}, {"keys": ["aa"]}, "non-finite"),
+    ({"histories": torch.zeros(2, 3)}, {"keys": ["aa", "aa"]}, "twice"),
+    ({"histories": torch.zeros(1, 3)}, {"keys": ["not hex"]}, "keys"),
+    ({"histories": torch.zeros(1, 3)}, {"keys": "aa"}, "keys"),
+    ({}, {"keys": []}, "rows"),
+])
+def test_a_checkpoint_state_that_does_not_fit_is_refused(tensors, state, error):
+    with pytest.raises(ValueError, match=error):
+        HistoryMatrix.from_state(tensors, state, width=3)
