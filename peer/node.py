@@ -406,10 +406,10 @@ class PeerNode:
         has none: the rule starts empty, as it did then."""
         if not isinstance(self.rule, Remembers) or "rule" not in state:
             return lambda: None
-        rule, width = self.rule, self.adapter.spec.numel
-        before = rule.state()
         if not isinstance(state["rule"], dict):
             raise ValueError("state.json's rule entry is not a table")
+        rule, width = self.rule, self.adapter.spec.numel
+        before = rule.state()
         rule.restore({name.removeprefix(RULE_PREFIX): value for name, value in tensors.items()
                       if name.startswith(RULE_PREFIX)}, state["rule"], width)
         return lambda: rule.restore(*before, width)
